@@ -1,0 +1,137 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Mhc.Connections;
+
+/// <summary>
+/// One sub-layer's residual connection around a branch F (attention, MLP, or any module mapping
+/// <c>[B, T, d]</c> to <c>[B, T, d]</c> that keeps its own pre-norm). On the stream state
+/// <c>x: [B, T, n, d]</c> every scheme computes <c>H_res·x + H_postᵀ·F(H_pre·x)</c> (spec §2); the
+/// schemes differ only in how <see cref="Coefficients"/> produces H_pre, H_post and H_res.
+/// </summary>
+public abstract class Connection : nn.Module<Tensor, Tensor>
+{
+    readonly nn.Module<Tensor, Tensor> branch;
+
+    /// <summary>Validates the arguments and registers <paramref name="branch"/> as the submodule <c>branch</c>.</summary>
+    /// <param name="name">Module name.</param>
+    /// <param name="options">Scheme options; validated here.</param>
+    /// <param name="dModel">Model width d.</param>
+    /// <param name="sublayerIndex">Index k of this sub-layer across the network (attention and MLP count separately).</param>
+    /// <param name="branch">The wrapped branch F.</param>
+    protected Connection(string name, ConnectionOptions options, int dModel, int sublayerIndex, nn.Module<Tensor, Tensor> branch)
+        : base(name)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(branch);
+        options.Validate();
+        if (dModel < 1)
+            throw new ArgumentException($"dModel = {dModel} is out of range: allowed >= 1.", nameof(dModel));
+        if (sublayerIndex < 0)
+            throw new ArgumentException($"sublayerIndex = {sublayerIndex} is out of range: allowed >= 0.", nameof(sublayerIndex));
+        Options = options;
+        DModel = dModel;
+        SublayerIndex = sublayerIndex;
+        this.branch = branch;
+        register_module("branch", branch);
+    }
+
+    /// <summary>The options this connection was built with.</summary>
+    public ConnectionOptions Options { get; }
+
+    /// <summary>Number of streams n.</summary>
+    public int Streams => Options.Streams;
+
+    /// <summary>Model width d.</summary>
+    public int DModel { get; }
+
+    /// <summary>Index k of this sub-layer in the network.</summary>
+    public int SublayerIndex { get; }
+
+    /// <summary>The wrapped branch F.</summary>
+    public nn.Module<Tensor, Tensor> Branch => branch;
+
+    /// <summary>Builds the connection of <paramref name="options"/>.<see cref="ConnectionOptions.Kind"/> around <paramref name="branch"/>.</summary>
+    /// <param name="options">Scheme and its options; invalid values throw <see cref="ArgumentException"/>.</param>
+    /// <param name="dModel">Model width d.</param>
+    /// <param name="sublayerIndex">Index k of the sub-layer (0, 1, 2, … across the network); HC uses it to pick the stream its branch reads at initialisation.</param>
+    /// <param name="branch">Any module mapping <c>[B, T, d]</c> to <c>[B, T, d]</c>.</param>
+    public static Connection Create(ConnectionOptions options, int dModel, int sublayerIndex, nn.Module<Tensor, Tensor> branch)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        return options.Kind switch
+        {
+            ConnectionKind.Residual => new ResidualConnection(options, dModel, sublayerIndex, branch),
+            ConnectionKind.HyperStatic or ConnectionKind.HyperDynamic => new HyperConnection(options, dModel, sublayerIndex, branch),
+            ConnectionKind.Manifold => new ManifoldHyperConnection(options, dModel, sublayerIndex, branch),
+            _ => throw new ArgumentException($"ConnectionOptions.Kind = {options.Kind} is not supported.", nameof(options)),
+        };
+    }
+
+    /// <summary>
+    /// The coefficients <see cref="forward"/> applies to <paramref name="x"/>, exactly: Pre <c>[B, T, n]</c>,
+    /// Post <c>[B, T, n]</c>, Res <c>[B, T, n, n]</c> with row i = output stream i. Float32 (float64 for
+    /// float64 input) whatever the activation precision.
+    /// </summary>
+    /// <param name="x">Stream state <c>[B, T, n, d]</c>.</param>
+    public Mixing Coefficients(Tensor x)
+    {
+        CheckState(x);
+        return ComputeCoefficients(x);
+    }
+
+    /// <summary>One sub-layer update of the stream state: <c>[B, T, n, d]</c> → <c>[B, T, n, d]</c>.</summary>
+    /// <param name="x">Stream state <c>[B, T, n, d]</c>.</param>
+    public override Tensor forward(Tensor x)
+    {
+        CheckState(x);
+        return Update(x);
+    }
+
+    /// <summary>Computes the coefficients of a validated state.</summary>
+    /// <param name="x">Stream state <c>[B, T, n, d]</c>, already checked.</param>
+    protected abstract Mixing ComputeCoefficients(Tensor x);
+
+    /// <summary>
+    /// The update of a validated state from its coefficients, term by term:
+    /// <c>u = Σ_j Pre_j x_j</c>, <c>out_i = Σ_j Res_ij x_j + Post_i · F(u)</c>.
+    /// </summary>
+    /// <param name="x">Stream state <c>[B, T, n, d]</c>, already checked.</param>
+    protected virtual Tensor Update(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        using var m = ComputeCoefficients(x);
+        var pre = m.Pre.to(x.dtype);
+        var post = m.Post.to(x.dtype);
+        var res = m.Res.to(x.dtype);
+        var u = pre.unsqueeze(-2).matmul(x).squeeze(-2);          // [B, T, d]
+        var y = branch.call(u);                                    // [B, T, d]
+        var output = res.matmul(x) + post.unsqueeze(-1) * y.unsqueeze(-2);
+        return output.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Runs the branch F on a <c>[B, T, d]</c> input.</summary>
+    /// <param name="u">Branch input.</param>
+    protected Tensor CallBranch(Tensor u) => branch.call(u);
+
+    /// <summary>Precision of the coefficient math: float64 for float64 states, float32 otherwise.</summary>
+    /// <param name="x">Stream state.</param>
+    protected static ScalarType CoefficientType(Tensor x) =>
+        x.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+
+    void CheckState(Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        var n = Streams;
+        string Problem() => x.dim() != 4 ? $"rank {x.dim()} instead of 4"
+            : x.size(2) != n ? $"{x.size(2)} streams instead of n = {n}"
+            : $"width {x.size(3)} instead of d = {DModel}";
+        if (x.dim() != 4 || x.size(2) != n || x.size(3) != DModel)
+            throw new ArgumentException(
+                $"{GetType().Name} (sub-layer {SublayerIndex}) expects a stream state [B, T, n = {n}, d = {DModel}]; got [{string.Join(", ", x.shape)}]: {Problem()}.",
+                nameof(x));
+        if (!x.is_floating_point())
+            throw new ArgumentException($"{GetType().Name} (sub-layer {SublayerIndex}) expects a floating-point stream state; got {x.dtype}.", nameof(x));
+    }
+}

@@ -1,0 +1,53 @@
+namespace Mhc.Connections;
+
+/// <summary>
+/// How a <see cref="Connection"/> is built. Immutable; validated in one place (<see cref="Validate"/>),
+/// which every factory calls.
+/// </summary>
+public sealed record ConnectionOptions
+{
+    /// <summary>Largest stream count accepted (Sinkhorn and the mixing are tested up to 16; 64 leaves room).</summary>
+    public const int MaxStreams = 64;
+
+    /// <summary>The residual scheme. Default <see cref="ConnectionKind.Manifold"/> (mHC).</summary>
+    public ConnectionKind Kind { get; init; } = ConnectionKind.Manifold;
+
+    /// <summary>Number of streams n (expansion rate). Default 4; must be 1 for <see cref="ConnectionKind.Residual"/>.</summary>
+    public int Streams { get; init; } = 4;
+
+    /// <summary>Sinkhorn-Knopp iterations for mHC's H_res (t_max, default 20).</summary>
+    public int SinkhornIterations { get; init; } = 20;
+
+    /// <summary>Initial value of the learnable gates: HC's s_α, s_β and mHC's α_pre, α_post, α_res (default 0.01).</summary>
+    public double GateInit { get; init; } = 0.01;
+
+    /// <summary>HC only: squash the dynamic terms with tanh (default true; the HC paper also reports a no-tanh variant).</summary>
+    public bool UseTanh { get; init; } = true;
+
+    /// <summary>Options for the baseline: one stream, plain Pre-Norm residual.</summary>
+    public static ConnectionOptions Residual { get; } = new() { Kind = ConnectionKind.Residual, Streams = 1 };
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the option, its value and the allowed range.</summary>
+    public void Validate()
+    {
+        if (!Enum.IsDefined(Kind))
+            throw new ArgumentException($"ConnectionOptions.Kind = {(int)Kind} is not a ConnectionKind: allowed {string.Join(", ", Enum.GetNames<ConnectionKind>())}.", nameof(Kind));
+        var (minStreams, maxStreams) = Kind switch
+        {
+            ConnectionKind.Residual => (1, 1),
+            // H_pre = sigmoid(.) cannot reach 1, so mHC needs n >= 2 to start as an identity map.
+            ConnectionKind.Manifold => (2, MaxStreams),
+            _ => (1, MaxStreams),
+        };
+        if (Streams < minStreams || Streams > maxStreams)
+            throw new ArgumentException(minStreams == maxStreams
+                ? $"ConnectionOptions.Streams = {Streams} is out of range for Kind = {Kind}: allowed {minStreams}."
+                : $"ConnectionOptions.Streams = {Streams} is out of range for Kind = {Kind}: allowed {minStreams}..{maxStreams}.", nameof(Streams));
+        if (SinkhornIterations < 1 || SinkhornIterations > 10_000)
+            throw new ArgumentException($"ConnectionOptions.SinkhornIterations = {SinkhornIterations} is out of range: allowed 1..10000.", nameof(SinkhornIterations));
+        if (!double.IsFinite(GateInit) || GateInit < 0)
+            throw new ArgumentException($"ConnectionOptions.GateInit = {GateInit} is out of range: allowed a finite number >= 0.", nameof(GateInit));
+        if (!UseTanh && Kind is not (ConnectionKind.HyperStatic or ConnectionKind.HyperDynamic))
+            throw new ArgumentException($"ConnectionOptions.UseTanh = false is invalid for Kind = {Kind}: allowed only for HyperStatic and HyperDynamic.", nameof(UseTanh));
+    }
+}

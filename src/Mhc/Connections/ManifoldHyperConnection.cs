@@ -1,0 +1,80 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Mhc.Connections;
+
+/// <summary>
+/// Manifold-constrained Hyper-Connections (Xie et al., DeepSeek-AI, arXiv 2512.24880; spec §5). Per
+/// token the whole state is flattened to <c>v = vec(x) ∈ R^(n·d)</c> and RMS-normalised, then one
+/// projection <c>phi = [φ_pre | φ_post | φ_res]</c> of shape <c>[n·d, n² + 2n]</c> gives
+/// <c>H_pre = sigmoid(α_pre·v'φ_pre + b_pre)</c>, <c>H_post = 2·sigmoid(α_post·v'φ_post + b_post)</c>,
+/// <c>H_res = Sinkhorn(α_res·mat(v'φ_res) + b_res)</c>: doubly stochastic, so products across depth
+/// keep gain 1.
+/// </summary>
+public sealed class ManifoldHyperConnection : Connection
+{
+    /// <summary>ε of the RMS normalisation of the flattened state.</summary>
+    public const double RmsEpsilon = 1e-6;
+
+    /// <summary>Off-diagonal initial logit of H_res: identity-leaning but far from saturation (spec §5).</summary>
+    public const double ResOffDiagonalInit = -4.0;
+
+    readonly Parameter phi;
+    readonly Parameter alpha_pre;
+    readonly Parameter alpha_post;
+    readonly Parameter alpha_res;
+    readonly Parameter bias_pre;
+    readonly Parameter bias_post;
+    readonly Parameter bias_res;
+
+    /// <summary>
+    /// Builds mHC with the spec's initialisation: <c>phi = 0</c>, gates <see cref="ConnectionOptions.GateInit"/>,
+    /// <c>b_pre = -ln(n - 1)</c> (H_pre = 1/n), <c>b_post = 0</c> (H_post = 1), <c>b_res</c> diagonal 0 and
+    /// off-diagonal <see cref="ResOffDiagonalInit"/>.
+    /// </summary>
+    /// <param name="options">Options with Kind Manifold.</param>
+    /// <param name="dModel">Model width d.</param>
+    /// <param name="sublayerIndex">Sub-layer index k.</param>
+    /// <param name="branch">The wrapped branch F.</param>
+    public ManifoldHyperConnection(ConnectionOptions options, int dModel, int sublayerIndex, nn.Module<Tensor, Tensor> branch)
+        : base("manifold_hyper_connection", RequireKind(options), dModel, sublayerIndex, branch)
+    {
+        var n = options.Streams;
+        var gate = (float)options.GateInit;
+        phi = new Parameter(zeros(n * dModel, n * n + 2 * n));
+        alpha_pre = new Parameter(tensor(gate));
+        alpha_post = new Parameter(tensor(gate));
+        alpha_res = new Parameter(tensor(gate));
+        bias_pre = new Parameter(full(n, (float)-Math.Log(n - 1)));
+        bias_post = new Parameter(zeros(n));
+        using (var offDiagonal = 1 - eye(n))
+            bias_res = new Parameter(offDiagonal * (float)ResOffDiagonalInit);
+        RegisterComponents();
+    }
+
+    static ConnectionOptions RequireKind(ConnectionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Kind != ConnectionKind.Manifold)
+            throw new ArgumentException($"ManifoldHyperConnection needs ConnectionOptions.Kind = Manifold; got {options.Kind}.", nameof(options));
+        return options;
+    }
+
+    /// <inheritdoc/>
+    protected override Mixing ComputeCoefficients(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var n = Streams;
+        var (b, t) = (x.size(0), x.size(1));
+        var v = x.to(CoefficientType(x)).reshape(b, t, n * DModel);              // [B, T, n·d]
+        // RMSNorm applied after the matmul: (vφ)/rms(v) is the same math and reads v once.
+        var inverseRms = v.square().mean([-1], keepdim: true).add(RmsEpsilon).rsqrt();
+        var projected = v.matmul(phi) * inverseRms;                             // [B, T, n² + 2n]
+        var pre = (alpha_pre * projected.narrow(-1, 0, n) + bias_pre).sigmoid();
+        var post = (alpha_post * projected.narrow(-1, n, n) + bias_post).sigmoid() * 2;
+        var resLogits = alpha_res * projected.narrow(-1, 2 * n, n * n).reshape(b, t, n, n) + bias_res;
+        var res = Sinkhorn.Project(resLogits, Options.SinkhornIterations);
+        return new Mixing(pre.MoveToOuterDisposeScope(), post.MoveToOuterDisposeScope(), res.MoveToOuterDisposeScope());
+    }
+}

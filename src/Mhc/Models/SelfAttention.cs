@@ -1,0 +1,62 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Mhc.Models;
+
+/// <summary>
+/// The attention branch F(u) = Proj(Attention(RMSNorm(u))): multi-head self-attention with its own
+/// pre-norm, optional rotary positions and an optional causal mask. Maps <c>[B, T, d]</c> to <c>[B, T, d]</c>.
+/// </summary>
+public sealed class SelfAttention : nn.Module<Tensor, Tensor>
+{
+    readonly RmsNorm norm;
+    readonly Linear qkv;
+    readonly Linear proj;
+    readonly RotaryEmbedding? rotary;
+    readonly Dropout dropout;
+    readonly int heads;
+    readonly bool causal;
+    readonly double dropoutRate;
+
+    /// <summary>Creates the branch.</summary>
+    /// <param name="dModel">Model width d, divisible by <paramref name="heads"/>.</param>
+    /// <param name="heads">Number of attention heads.</param>
+    /// <param name="causal">Mask future positions (language models).</param>
+    /// <param name="maxPositions">Longest sequence, for rotary positions; 0 disables them.</param>
+    /// <param name="dropout">Dropout on attention weights and on the branch output while training.</param>
+    public SelfAttention(int dModel, int heads, bool causal, int maxPositions, double dropout) : base("attention")
+    {
+        if (heads < 1 || dModel % heads != 0)
+            throw new ArgumentException($"d_model = {dModel} must be divisible by heads = {heads}.", nameof(heads));
+        norm = new RmsNorm(dModel);
+        qkv = nn.Linear(dModel, 3 * dModel, hasBias: false);
+        proj = nn.Linear(dModel, dModel, hasBias: false);
+        rotary = maxPositions > 0 ? new RotaryEmbedding(dModel / heads, maxPositions) : null;
+        this.dropout = nn.Dropout(dropout);
+        this.heads = heads;
+        this.causal = causal;
+        dropoutRate = dropout;
+        RegisterComponents();
+    }
+
+    /// <summary>The output projection, whose initial scale depends on depth.</summary>
+    public Linear OutputProjection => proj;
+
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor u)
+    {
+        using var scope = NewDisposeScope();
+        var (b, t, d) = (u.size(0), u.size(1), u.size(2));
+        var qkvHeads = qkv.call(norm.call(u)).view(b, t, 3, heads, d / heads).permute(2, 0, 3, 1, 4);   // [3, B, H, T, h]
+        var (q, k, v) = (qkvHeads[0], qkvHeads[1], qkvHeads[2]);
+        if (rotary is not null)
+        {
+            q = rotary.Apply(q);
+            k = rotary.Apply(k);
+        }
+        var attended = nn.functional.scaled_dot_product_attention(q, k, v, p: training ? dropoutRate : 0, is_casual: causal);
+        var merged = attended.transpose(1, 2).reshape(b, t, d);
+        return dropout.call(proj.call(merged)).MoveToOuterDisposeScope();
+    }
+}
