@@ -1,25 +1,42 @@
-using Spectre.Console;
+using Mhc.Training;
 
 namespace Mhc.Cli;
 
-/// <summary>Turns expected failures (bad options, bad files) into one clear line on stderr and an exit code.</summary>
+/// <summary>
+/// Turns expected failures into one clear line on stderr and a documented exit code (<see cref="ExitCodes"/>).
+/// Stack traces only with <c>--verbose</c>.
+/// </summary>
 static class CliErrors
 {
-    /// <summary>Exit code for invalid options or configuration.</summary>
-    public const int InvalidArguments = 2;
-
-    public static int Run(Func<int> action)
+    public static int Run(bool verbose, Func<int> action)
     {
         try
         {
             return action();
         }
-        catch (ArgumentException e)
+        catch (Exception e)
         {
-            // The message already names the option; drop .NET's "(Parameter 'x')" suffix.
-            var message = e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal);
+            var (code, message) = Classify(e);
             Console.Error.WriteLine($"error: {message}");
-            return InvalidArguments;
+            if (verbose) Console.Error.WriteLine(e);
+            else if (code == ExitCodes.InternalError) Console.Error.WriteLine("(run again with --verbose for the stack trace)");
+            return code;
         }
     }
+
+    static (int Code, string Message) Classify(Exception e) => e switch
+    {
+        ArgumentException a => (ExitCodes.InvalidArguments, WithoutParameterSuffix(a)),
+        NonFiniteException => (ExitCodes.NumericalFault, e.Message),
+        CheckpointException => (ExitCodes.CheckpointError, e.Message),
+        RunDirectoryInUseException => (ExitCodes.RunDirectoryInUse, e.Message),
+        InvalidDataException or FileNotFoundException or DirectoryNotFoundException => (ExitCodes.DataError, e.Message),
+        IOException or UnauthorizedAccessException => (ExitCodes.WriteFailed, e.Message),
+        OperationCanceledException => (ExitCodes.Cancelled, "cancelled."),
+        _ => (ExitCodes.InternalError, $"unexpected {e.GetType().Name}: {e.Message}"),
+    };
+
+    // The message already names the option; .NET appends "(Parameter 'x')".
+    static string WithoutParameterSuffix(ArgumentException e) =>
+        e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal);
 }

@@ -30,7 +30,7 @@ static class DemoCommand
         {
             streams, blocks, dModel, seed, noise,
         };
-        command.SetAction(parse => CliErrors.Run(() => Run(parse.GetValue(streams), parse.GetValue(blocks), parse.GetValue(dModel),
+        command.SetAction(parse => CliErrors.Run(parse.GetValue(GlobalOptions.Verbose), () => Run(parse.GetValue(streams), parse.GetValue(blocks), parse.GetValue(dModel),
             parse.GetValue(seed), parse.GetValue(noise))));
         return command;
     }

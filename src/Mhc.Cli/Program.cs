@@ -1,8 +1,1 @@
-using System.CommandLine;
-using Mhc.Cli;
-
-var root = new RootCommand("mHC.NET: residual, Hyper-Connection and Manifold-constrained Hyper-Connection models.")
-{
-    DemoCommand.Create(),
-};
-return root.Parse(args).Invoke();
+return Mhc.Cli.CliApp.Run(args);

@@ -1,0 +1,80 @@
+using System.CommandLine;
+using Mhc.Connections;
+using Mhc.Training;
+
+namespace Mhc.Cli;
+
+/// <summary>
+/// The options that shape a training run, shared by <c>train</c> and <c>compare</c>. Each overrides the
+/// matching key of the <c>--config</c> file (or of the defaults) only when given.
+/// </summary>
+sealed class RunOptions
+{
+    public readonly Option<string?> Config = new("--config") { Description = "JSON run config (sections model, training, data; snake_case keys). Options below override it." };
+    public readonly Option<string?> Data = new("--data") { Description = "UTF-8 text file or folder of .txt files. Default: the built-in synthetic language." };
+    public readonly Option<string?> Tokenizer = new("--tokenizer") { Description = "gpt2 (default for --data) or byte." };
+    public readonly Option<int?> Streams = new("--streams") { Description = "Streams n for hc / mhc (default 4)." };
+    public readonly Option<int?> Layers = new("--layers") { Description = "Transformer blocks (two sub-layers each)." };
+    public readonly Option<int?> DModel = new("--d-model") { Description = "Model width d." };
+    public readonly Option<int?> Heads = new("--heads") { Description = "Attention heads." };
+    public readonly Option<int?> SeqLen = new("--seq-len") { Description = "Context length." };
+    public readonly Option<int?> BatchSize = new("--batch-size") { Description = "Sequences per batch." };
+    public readonly Option<double?> LearningRate = new("--lr") { Description = "Peak learning rate." };
+    public readonly Option<int?> Steps = new("--steps") { Description = "Optimizer steps." };
+    public readonly Option<int?> Seed = new("--seed") { Description = "Seed of initialisation, batch order and dropout." };
+    public readonly Option<int?> Threads = new("--threads") { Description = "CPU threads (0 = all cores)." };
+    public readonly Option<bool> SkipNonFinite = new("--skip-nonfinite") { Description = "Skip steps whose loss or gradient is NaN/Inf instead of stopping." };
+
+    public IEnumerable<Option> All =>
+        [Config, Data, Tokenizer, Streams, Layers, DModel, Heads, SeqLen, BatchSize, LearningRate, Steps, Seed, Threads, SkipNonFinite];
+
+    /// <summary>The stored run's config, else the config file, else the defaults; then every option given on the command line.</summary>
+    public RunConfig Build(ParseResult parse, ConnectionKind? kind, RunConfig? stored = null)
+    {
+        var path = parse.GetValue(Config);
+        var config = stored ?? (path is null ? new RunConfig() : RunConfig.Load(path));
+        return Apply(parse, config, kind);
+    }
+
+    /// <summary>Applies the command-line options to <paramref name="config"/>, with the connection kind set to <paramref name="kind"/> when given.</summary>
+    public RunConfig Apply(ParseResult parse, RunConfig config, ConnectionKind? kind)
+    {
+        var model = config.Model;
+        var training = config.Training;
+        var data = config.Data;
+        model = model with
+        {
+            Layers = parse.GetValue(Layers) ?? model.Layers,
+            DModel = parse.GetValue(DModel) ?? model.DModel,
+            Heads = parse.GetValue(Heads) ?? model.Heads,
+            SeqLen = parse.GetValue(SeqLen) ?? model.SeqLen,
+            Connection = WithKind(model.Connection, kind, parse.GetValue(Streams)),
+        };
+        training = training with
+        {
+            Steps = parse.GetValue(Steps) ?? training.Steps,
+            Seed = parse.GetValue(Seed) ?? training.Seed,
+            Threads = parse.GetValue(Threads) ?? training.Threads,
+            BatchSize = parse.GetValue(BatchSize) ?? training.BatchSize,
+            LearningRate = parse.GetValue(LearningRate) ?? training.LearningRate,
+            SkipNonFinite = parse.GetValue(SkipNonFinite) || training.SkipNonFinite,
+        };
+        data = data with
+        {
+            Path = parse.GetValue(Data) ?? data.Path,
+            Tokenizer = parse.GetValue(Tokenizer) ?? data.Tokenizer,
+        };
+        return config with { Model = model, Training = training, Data = data };
+    }
+
+    /// <summary>
+    /// The connection options for <paramref name="kind"/>: residual always has one stream; a multi-stream
+    /// kind keeps the configured count, or 4 when coming from residual, unless <paramref name="streams"/> is given.
+    /// </summary>
+    public static ConnectionOptions WithKind(ConnectionOptions current, ConnectionKind? kind, int? streams)
+    {
+        var target = kind ?? current.Kind;
+        var n = streams ?? (target == ConnectionKind.Residual ? 1 : current.Kind == ConnectionKind.Residual ? new ConnectionOptions().Streams : current.Streams);
+        return current with { Kind = target, Streams = n };
+    }
+}

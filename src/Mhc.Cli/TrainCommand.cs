@@ -1,0 +1,101 @@
+using System.CommandLine;
+using System.Globalization;
+using Mhc.Connections;
+using Mhc.Data;
+using Mhc.Training;
+
+namespace Mhc.Cli;
+
+/// <summary><c>mhc train</c>: trains a GPT-style language model with any connection kind and prints a summary.</summary>
+static class TrainCommand
+{
+    public static Command Create()
+    {
+        var run = new RunOptions();
+        var connection = new Option<string?>("--connection") { Description = "residual, hc-static, hc or mhc (default mhc)." };
+        var output = new Option<string?>("--out") { Description = "Run directory (default runs/<connection>-<time>)." };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its newest intact checkpoint." };
+        var command = new Command("train", "Train a GPT-style language model on a text file or folder, or on the built-in synthetic language.");
+        foreach (var option in run.All) command.Options.Add(option);
+        command.Options.Add(connection);
+        command.Options.Add(output);
+        command.Options.Add(resume);
+        command.SetAction(parse => CliErrors.Run(parse.GetValue(GlobalOptions.Verbose), () =>
+        {
+            var kind = parse.GetValue(connection) is { } name ? ConnectionKindNames.Parse(name) : (ConnectionKind?)null;
+            var isResume = parse.GetValue(resume);
+            var outDir = parse.GetValue(output);
+            if (isResume && outDir is null) throw new ArgumentException("--resume needs --out: the run directory to continue.");
+            var stored = isResume && outDir is not null && File.Exists(Path.Combine(outDir, Trainer.ConfigFile))
+                ? RunConfig.FromJson(File.ReadAllText(Path.Combine(outDir, Trainer.ConfigFile)))
+                : null;
+            var config = run.Build(parse, kind, stored);
+            config.Validate();
+            outDir ??= Path.Combine("runs", $"{config.Model.Connection.Kind.ToName()}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
+            using var cancellation = CancelOnCtrlC();
+            var summary = Train(config, outDir, isResume, config.Model.Connection.Kind.ToName(), cancellation.Token);
+            PrintSummary(summary);
+            return cancellation.IsCancellationRequested ? ExitCodes.Cancelled : ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    /// <summary>Loads the data, trains under the progress display, returns the summary.</summary>
+    public static (TrainingSummary Summary, RunConfig Config, TokenCorpus Corpus) Train(RunConfig config, string outDir, bool resume, string label, CancellationToken cancellation)
+    {
+        var corpus = LoadCorpus(config, outDir);
+        config = config with { Model = config.Model with { VocabSize = corpus.VocabSize } };
+        Console.WriteLine($"data: {corpus.Description}");
+        var summary = TrainingDisplay.Run<TrainingSummary>(
+        [
+            (label, config.Training.Steps, attach =>
+            {
+                var trainer = new Trainer(config, outDir, () => new LanguageModelTask(config, corpus));
+                attach(trainer);
+                return trainer.Run(resume, cancellation);
+            }),
+        ])[0];
+        return (summary, config, corpus);
+    }
+
+    /// <summary>The run's corpus; tokenised text is cached beside the run directory (<c>&lt;parent&gt;/.token-cache</c>).</summary>
+    public static TokenCorpus LoadCorpus(RunConfig config, string outDir)
+    {
+        var parent = Path.GetDirectoryName(Path.GetFullPath(outDir)) ?? ".";
+        return config.Data.Load(config.Model.SeqLen, Path.Combine(parent, ".token-cache"));
+    }
+
+    static void PrintSummary((TrainingSummary Summary, RunConfig Config, TokenCorpus Corpus) result)
+    {
+        var (s, config, _) = result;
+        var c = config.Model.Connection;
+        var rows = new List<(string, string)>
+        {
+            ("run", s.RunDirectory),
+            ("model", string.Create(CultureInfo.InvariantCulture,
+                $"{c.Kind.ToName()} (n = {c.Streams}), {config.Model.Layers} blocks, d = {config.Model.DModel}, {s.Parameters / 1e6:F2}M parameters")),
+            ("steps", s.Steps.ToString(CultureInfo.InvariantCulture)),
+            ("final train loss", string.Create(CultureInfo.InvariantCulture, $"{s.FinalTrainLoss:F4} (mean of the last 10 steps)")),
+            ("final val loss", string.Create(CultureInfo.InvariantCulture, $"{s.FinalValLoss:F4} (perplexity {Math.Exp(s.FinalValLoss):F2})")),
+        };
+        if (s.OptimalValLoss is { } optimum)
+            rows.Add(("corpus optimum", string.Create(CultureInfo.InvariantCulture, $"{optimum:F4} (gap {s.FinalValLoss - optimum:F4})")));
+        rows.Add(("throughput", string.Create(CultureInfo.InvariantCulture, $"{s.TokensPerS:N0} tokens/s")));
+        rows.Add(("time", TrainingDisplay.Duration(s.ElapsedS)));
+        foreach (var (key, value) in rows) Console.WriteLine($"{key,-18}{value}");
+    }
+
+    /// <summary>First Ctrl+C stops after the current step (and checkpoints it); a second one exits at once.</summary>
+    public static CancellationTokenSource CancelOnCtrlC()
+    {
+        var source = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            if (source.IsCancellationRequested) return;
+            e.Cancel = true;
+            source.Cancel();
+            Console.Error.WriteLine("stopping after this step (Ctrl+C again to abort)...");
+        };
+        return source;
+    }
+}

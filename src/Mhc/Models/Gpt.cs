@@ -1,0 +1,184 @@
+using Mhc.Connections;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Mhc.Models;
+
+/// <summary>
+/// Shape of a GPT-style decoder. Defaults are a small model that trains in minutes on two CPU cores.
+/// JSON keys are the snake_case property names (<c>d_model</c>, <c>seq_len</c>, …).
+/// </summary>
+public sealed record GptConfig
+{
+    /// <summary>Token ids 0..vocab_size−1; set from the tokenizer when training.</summary>
+    public int VocabSize { get; init; } = 256;
+
+    /// <summary>Model width d.</summary>
+    public int DModel { get; init; } = 128;
+
+    /// <summary>Transformer blocks; each has two sub-layers (attention, MLP), so 2·layers connections.</summary>
+    public int Layers { get; init; } = 4;
+
+    /// <summary>Attention heads; must divide d_model into an even head width (rotary positions).</summary>
+    public int Heads { get; init; } = 4;
+
+    /// <summary>Context length in tokens.</summary>
+    public int SeqLen { get; init; } = 128;
+
+    /// <summary>SwiGLU hidden width; 0 = 8·d/3 rounded up to a multiple of 8 (a 4d MLP's parameter count).</summary>
+    public int MlpHidden { get; init; }
+
+    /// <summary>Dropout on attention weights and branch outputs while training.</summary>
+    public double Dropout { get; init; }
+
+    /// <summary>Share the output head with the token embedding (GPT-2 style).</summary>
+    public bool TieEmbeddings { get; init; } = true;
+
+    /// <summary>The residual scheme around every sub-layer.</summary>
+    public ConnectionOptions Connection { get; init; } = new();
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid value and its allowed range.</summary>
+    public void Validate()
+    {
+        static void Require(bool ok, string key, object value, string range)
+        {
+            if (!ok) throw new ArgumentException($"model.{key} = {value} is out of range: allowed {range}.", key);
+        }
+        Require(VocabSize >= 2, "vocab_size", VocabSize, ">= 2");
+        Require(DModel >= 2, "d_model", DModel, ">= 2");
+        Require(Layers >= 1, "layers", Layers, ">= 1");
+        Require(Heads >= 1, "heads", Heads, ">= 1");
+        Require(DModel % Heads == 0, "d_model", DModel, $"a multiple of heads = {Heads}");
+        Require(DModel / Heads % 2 == 0, "heads", Heads, $"a count giving an even head width (d_model / heads = {DModel / Heads})");
+        Require(SeqLen >= 1, "seq_len", SeqLen, ">= 1");
+        Require(MlpHidden >= 0, "mlp_hidden", MlpHidden, ">= 0 (0 = default)");
+        Require(Dropout is >= 0 and < 1, "dropout", Dropout, "[0, 1)");
+        (Connection ?? throw new ArgumentException("model.connection is missing.", "connection")).Validate();
+    }
+}
+
+/// <summary>
+/// A GPT-style language model whose every sub-layer is wrapped by a <see cref="Connection"/>:
+/// token embedding → <see cref="Streams.Expand"/> → blocks of (attention, MLP) → <see cref="Streams.Collapse"/>
+/// → RMSNorm → head. Attention is causal with rotary positions; the MLP is SwiGLU; each branch keeps its
+/// own pre-norm. With the residual kind this is exactly a Pre-Norm transformer.
+/// </summary>
+public sealed class Gpt : nn.Module<Tensor, Tensor>
+{
+    readonly Embedding token_embedding;
+    readonly ModuleList<TransformerBlock> blocks;
+    readonly RmsNorm final_norm;
+    readonly Linear? head;
+
+    /// <summary>Builds the model with GPT-2 style initialisation (normal 0.02, output projections scaled by depth).</summary>
+    /// <param name="config">Model shape; validated here.</param>
+    public Gpt(GptConfig config) : base("gpt")
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        Config = config;
+        token_embedding = nn.Embedding(config.VocabSize, config.DModel);
+        using (no_grad()) token_embedding.weight!.normal_(0, 0.02);
+        blocks = new ModuleList<TransformerBlock>(Enumerable.Range(0, config.Layers)
+            .Select(b => new TransformerBlock(b, config.Layers, config.DModel, config.Heads, config.MlpHidden,
+                causal: true, maxPositions: config.SeqLen, config.Dropout, config.Connection))
+            .ToArray());
+        final_norm = new RmsNorm(config.DModel);
+        if (!config.TieEmbeddings)
+        {
+            head = nn.Linear(config.DModel, config.VocabSize, hasBias: false);
+            using (no_grad()) head.weight!.normal_(0, 0.02);
+        }
+        RegisterComponents();
+    }
+
+    /// <summary>The configuration this model was built from.</summary>
+    public GptConfig Config { get; }
+
+    /// <summary>Every sub-layer's connection in order (attention of block 0, MLP of block 0, …).</summary>
+    public IReadOnlyList<Connection> Connections => blocks.SelectMany(b => new[] { b.Attention, b.Mlp }).ToList();
+
+    /// <summary>Next-token logits <c>[B, T, vocab]</c> for token ids <c>[B, T]</c> (T ≤ seq_len).</summary>
+    /// <param name="ids">Token ids, int64.</param>
+    public override Tensor forward(Tensor ids)
+    {
+        using var scope = NewDisposeScope();
+        var x = Embed(ids);
+        foreach (var block in blocks) x = block.call(x);
+        return Head(x).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Mean cross-entropy of predicting <paramref name="targets"/> from <paramref name="ids"/>.</summary>
+    /// <param name="ids">Inputs <c>[B, T]</c>.</param>
+    /// <param name="targets">Next tokens <c>[B, T]</c>.</param>
+    public Tensor Loss(Tensor ids, Tensor targets)
+    {
+        using var scope = NewDisposeScope();
+        var logits = call(ids);
+        return nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten()).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The stream state entering every sub-layer, then the final state: 2·layers + 1 tensors
+    /// <c>[B, T, n, d]</c>. What the diagnostics read coefficients and similarities from.
+    /// </summary>
+    /// <param name="ids">Inputs <c>[B, T]</c>.</param>
+    public IReadOnlyList<Tensor> StreamStates(Tensor ids)
+    {
+        var states = new List<Tensor> { Embed(ids) };
+        foreach (var connection in Connections) states.Add(connection.call(states[^1]));
+        return states;
+    }
+
+    /// <summary>Samples <paramref name="count"/> tokens after <paramref name="prompt"/>.</summary>
+    /// <param name="prompt">Prompt ids (at least one).</param>
+    /// <param name="count">Tokens to generate.</param>
+    /// <param name="temperature">Softmax temperature; 0 = greedy.</param>
+    /// <param name="topK">Keep the k most likely tokens (0 = all).</param>
+    /// <param name="generator">Random source, for reproducible samples.</param>
+    public List<int> Generate(IReadOnlyList<int> prompt, int count, double temperature, int topK, Generator generator)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        if (prompt.Count == 0) throw new ArgumentException("The prompt must contain at least one token.", nameof(prompt));
+        var ids = prompt.ToList();
+        using var _ = no_grad();
+        for (var i = 0; i < count; i++)
+        {
+            using var scope = NewDisposeScope();
+            var context = ids.Skip(Math.Max(0, ids.Count - Config.SeqLen)).Select(t => (long)t).ToArray();
+            var logits = call(tensor(context, [1, context.Length], device: token_embedding.weight!.device))[0, -1];
+            int next;
+            if (temperature <= 0)
+                next = (int)logits.argmax().item<long>();
+            else
+            {
+                logits = logits / temperature;
+                if (topK > 0 && topK < logits.size(0))
+                {
+                    var threshold = logits.topk(topK).values[-1];
+                    logits = logits.masked_fill(logits < threshold, double.NegativeInfinity);
+                }
+                next = (int)logits.softmax(-1).multinomial(1, generator: generator).item<long>();
+            }
+            ids.Add(next);
+        }
+        return ids.Skip(prompt.Count).ToList();
+    }
+
+    Tensor Embed(Tensor ids)
+    {
+        if (ids.dim() != 2 || ids.size(1) > Config.SeqLen)
+            throw new ArgumentException($"Gpt expects token ids [B, T] with T <= seq_len = {Config.SeqLen}; got [{string.Join(", ", ids.shape)}].", nameof(ids));
+        using var h = token_embedding.call(ids);                      // [B, T, d]
+        return Streams.Expand(h, Config.Connection.Streams);         // [B, T, n, d]
+    }
+
+    Tensor Head(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var h = final_norm.call(Streams.Collapse(x));                 // [B, T, d]
+        var logits = head is null ? h.matmul(token_embedding.weight!.t()) : head.call(h);
+        return logits.MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,251 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Mhc.Training;
+
+/// <summary>A checkpoint is missing, incomplete, corrupt, or does not fit the model it is loaded into.</summary>
+public sealed class CheckpointException : IOException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">Names the checkpoint file or folder and the problem.</param>
+    /// <param name="inner">The underlying failure, if any.</param>
+    public CheckpointException(string message, Exception? inner = null) : base(message, inner) { }
+}
+
+/// <summary>What a checkpoint records besides the weights and optimizer moments.</summary>
+public sealed record CheckpointState
+{
+    /// <summary>Completed optimizer steps.</summary>
+    public long Step { get; init; }
+
+    /// <summary>Wall time of the run so far.</summary>
+    public double ElapsedS { get; init; }
+
+    /// <summary>TorchSharp's global RNG state (dropout), base64.</summary>
+    public string RngState { get; init; } = "";
+
+    /// <summary>The run's configuration, so a checkpoint folder is self-contained.</summary>
+    public RunConfig Config { get; init; } = new();
+}
+
+/// <summary>
+/// One checkpoint folder <c>checkpoints/step-NNNNNN/</c>: <c>model.bin</c>, <c>optimizer.bin</c>,
+/// <c>state.json</c> and <c>checksums.json</c> (SHA-256 of the others). Written into a temporary folder,
+/// flushed to disk, then renamed: a checkpoint is never seen half-written; a damaged one fails its checksums.
+/// </summary>
+public sealed class Checkpoint
+{
+    /// <summary>Folder of checkpoints inside a run directory.</summary>
+    public const string FolderName = "checkpoints";
+
+    const string ModelFile = "model.bin";
+    const string OptimizerFile = "optimizer.bin";
+    const string StateFile = "state.json";
+    const string ChecksumFile = "checksums.json";
+
+    Checkpoint(string directory, CheckpointState state)
+    {
+        Directory = directory;
+        State = state;
+    }
+
+    /// <summary>The checkpoint folder.</summary>
+    public string Directory { get; }
+
+    /// <summary>Step, time, RNG and config.</summary>
+    public CheckpointState State { get; }
+
+    /// <summary>The run directory holding this checkpoint (<c>&lt;run&gt;/checkpoints/step-NNNNNN</c>).</summary>
+    public string RunDirectory => Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(Directory))!)!;
+
+    /// <summary>Saves a checkpoint of <paramref name="model"/> and <paramref name="optimizer"/>; keeps the newest <paramref name="keep"/>.</summary>
+    /// <param name="runDirectory">Run directory.</param>
+    /// <param name="model">Model whose parameters are saved.</param>
+    /// <param name="optimizer">Optimizer whose state is saved.</param>
+    /// <param name="state">Step, time, RNG and config.</param>
+    /// <param name="keep">How many checkpoints to keep (at least 2, so a damaged newest one has a fallback).</param>
+    /// <exception cref="IOException">Writing failed (disk full…); the previous checkpoints are untouched.</exception>
+    public static string Save(string runDirectory, nn.Module model, OptimizerHelper optimizer, CheckpointState state, int keep = 2)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        ArgumentNullException.ThrowIfNull(state);
+        var root = Path.Combine(runDirectory, FolderName);
+        System.IO.Directory.CreateDirectory(root);
+        var final = Path.Combine(root, $"step-{state.Step:D6}");
+        var temp = $"{final}.tmp-{Environment.ProcessId}";
+        try
+        {
+            if (System.IO.Directory.Exists(temp)) System.IO.Directory.Delete(temp, recursive: true);
+            System.IO.Directory.CreateDirectory(temp);
+            // Module.save closes the stream it is given: wrap it so the file can still be flushed to disk.
+            WriteDurably(Path.Combine(temp, ModelFile), s => model.save(new KeepOpenStream(s)));
+            WriteDurably(Path.Combine(temp, OptimizerFile), s =>
+            {
+                using var writer = new BinaryWriter(s, System.Text.Encoding.UTF8, leaveOpen: true);
+                optimizer.save_state_dict(writer);
+            });
+            WriteDurably(Path.Combine(temp, StateFile), s => JsonSerializer.Serialize(s, state, RunConfig.Json));
+            var checksums = new[] { ModelFile, OptimizerFile, StateFile }.ToDictionary(f => f, f => Hash(Path.Combine(temp, f)));
+            WriteDurably(Path.Combine(temp, ChecksumFile), s => JsonSerializer.Serialize(s, checksums));
+            if (System.IO.Directory.Exists(final)) System.IO.Directory.Delete(final, recursive: true);
+            System.IO.Directory.Move(temp, final);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(temp);
+            throw new IOException($"could not write checkpoint step {state.Step} in '{root}': {e.Message}. Earlier checkpoints are kept.", e);
+        }
+        foreach (var old in Complete(root).Skip(Math.Max(2, keep))) TryDelete(old);
+        return final;
+    }
+
+    /// <summary>
+    /// The newest intact checkpoint of a run directory (or the given checkpoint folder itself). Damaged or
+    /// incomplete ones are reported through <paramref name="warn"/> and skipped, so the previous good one is used.
+    /// </summary>
+    /// <param name="path">A run directory or one checkpoint folder.</param>
+    /// <param name="warn">Receives one line per skipped checkpoint.</param>
+    /// <returns>The checkpoint, or null when there is none.</returns>
+    public static Checkpoint? Latest(string path, Action<string>? warn = null)
+    {
+        if (File.Exists(Path.Combine(path, StateFile))) return Open(path);
+        var root = Path.Combine(path, FolderName);
+        if (!System.IO.Directory.Exists(root)) return null;
+        foreach (var candidate in Complete(root))
+        {
+            try
+            {
+                return Open(candidate);
+            }
+            catch (CheckpointException e)
+            {
+                warn?.Invoke($"{e.Message} Falling back to the previous checkpoint.");
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Opens one checkpoint folder after verifying its checksums.</summary>
+    /// <param name="directory">A <c>step-NNNNNN</c> folder.</param>
+    /// <exception cref="CheckpointException">A file is missing or does not match its checksum.</exception>
+    public static Checkpoint Open(string directory)
+    {
+        var checksumPath = Path.Combine(directory, ChecksumFile);
+        if (!File.Exists(checksumPath))
+            throw new CheckpointException($"checkpoint '{directory}' is incomplete: {ChecksumFile} is missing.");
+        Dictionary<string, string> checksums;
+        try
+        {
+            checksums = JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(checksumPath)) ?? [];
+        }
+        catch (JsonException)
+        {
+            throw new CheckpointException($"checkpoint '{directory}' is corrupt: {ChecksumFile} is not valid JSON.");
+        }
+        foreach (var file in new[] { ModelFile, OptimizerFile, StateFile })
+        {
+            var full = Path.Combine(directory, file);
+            if (!File.Exists(full))
+                throw new CheckpointException($"checkpoint '{directory}' is incomplete: {file} is missing.");
+            if (!checksums.TryGetValue(file, out var expected) || expected != Hash(full))
+                throw new CheckpointException($"checkpoint file '{full}' is corrupt (SHA-256 does not match).");
+        }
+        var state = JsonSerializer.Deserialize<CheckpointState>(File.ReadAllText(Path.Combine(directory, StateFile)), RunConfig.Json)
+            ?? throw new CheckpointException($"checkpoint '{directory}' has an empty {StateFile}.");
+        return new Checkpoint(directory, state);
+    }
+
+    /// <summary>Loads the saved parameters into <paramref name="model"/>, which must have the checkpoint's architecture.</summary>
+    /// <param name="model">Model built from <see cref="CheckpointState.Config"/>.</param>
+    public void LoadModel(nn.Module model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        try
+        {
+            model.load(Path.Combine(Directory, ModelFile));
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException)
+        {
+            throw new CheckpointException($"checkpoint '{Directory}' does not fit this model: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Loads the optimizer state (moments, step counts).</summary>
+    /// <param name="optimizer">Optimizer over the same parameters.</param>
+    public void LoadOptimizer(OptimizerHelper optimizer)
+    {
+        ArgumentNullException.ThrowIfNull(optimizer);
+        using var reader = new BinaryReader(File.OpenRead(Path.Combine(Directory, OptimizerFile)));
+        optimizer.load_state_dict(reader);
+    }
+
+    /// <summary>Restores TorchSharp's global RNG to the saved state.</summary>
+    public void RestoreRng()
+    {
+        using var state = tensor(Convert.FromBase64String(State.RngState));
+        torch.random.set_rng_state(state);
+    }
+
+    /// <summary>TorchSharp's global RNG state as base64, for <see cref="CheckpointState.RngState"/>.</summary>
+    public static string CaptureRng()
+    {
+        using var state = torch.random.get_rng_state();
+        return Convert.ToBase64String(state.data<byte>().ToArray());
+    }
+
+    static List<string> Complete(string root) =>
+        System.IO.Directory.EnumerateDirectories(root, "step-*")
+            .Where(d => !Path.GetFileName(d).Contains(".tmp", StringComparison.Ordinal))
+            .OrderDescending(StringComparer.Ordinal)
+            .ToList();
+
+    static void WriteDurably(string path, Action<Stream> write)
+    {
+        using var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+        write(stream);
+        stream.Flush(flushToDisk: true);
+    }
+
+    static string Hash(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+
+    static void TryDelete(string directory)
+    {
+        try
+        {
+            if (System.IO.Directory.Exists(directory)) System.IO.Directory.Delete(directory, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Best effort: a leftover folder is ignored by Latest and retried next time.
+        }
+    }
+
+    /// <summary>Forwards writes but ignores Dispose, for APIs that close the stream they are handed.</summary>
+    sealed class KeepOpenStream(Stream inner) : Stream
+    {
+        public override bool CanRead => false;
+        public override bool CanSeek => inner.CanSeek;
+        public override bool CanWrite => true;
+        public override long Length => inner.Length;
+        public override long Position { get => inner.Position; set => inner.Position = value; }
+        public override void Flush() => inner.Flush();
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => inner.Seek(offset, origin);
+        public override void SetLength(long value) => inner.SetLength(value);
+        public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
+        public override void Write(ReadOnlySpan<byte> buffer) => inner.Write(buffer);
+        protected override void Dispose(bool disposing)
+        {
+            inner.Flush();
+            base.Dispose(disposing);
+        }
+    }
+}

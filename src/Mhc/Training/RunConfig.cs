@@ -1,0 +1,96 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Mhc.Connections;
+using Mhc.Models;
+
+namespace Mhc.Training;
+
+/// <summary>
+/// Everything that defines a training run: the model, the optimisation and the data. Stored as
+/// <c>config.json</c> in the run directory; <c>--config</c> files use the same snake_case layout and
+/// unknown keys are rejected.
+/// </summary>
+public sealed record RunConfig
+{
+    /// <summary>The model (JSON section <c>model</c>).</summary>
+    public GptConfig Model { get; init; } = new();
+
+    /// <summary>Optimisation (JSON section <c>training</c>).</summary>
+    public TrainingOptions Training { get; init; } = new();
+
+    /// <summary>Data (JSON section <c>data</c>).</summary>
+    public DataOptions Data { get; init; } = new();
+
+    /// <summary>snake_case keys, kinds by short name, unknown keys rejected, comments and trailing commas allowed.</summary>
+    public static JsonSerializerOptions Json { get; } = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        WriteIndented = true,
+        Converters = { new ConnectionKindConverter() },
+    };
+
+    /// <summary>Validates every section.</summary>
+    public void Validate()
+    {
+        (Model ?? throw new ArgumentException("config section 'model' is missing.")).Validate();
+        (Training ?? throw new ArgumentException("config section 'training' is missing.")).Validate();
+        (Data ?? throw new ArgumentException("config section 'data' is missing.")).Validate();
+    }
+
+    /// <summary>Reads and validates a config file; errors name the file and the offending key.</summary>
+    /// <param name="path">JSON file.</param>
+    public static RunConfig Load(string path)
+    {
+        if (!File.Exists(path)) throw new ArgumentException($"config file '{path}' does not exist.", nameof(path));
+        RunConfig? config;
+        try
+        {
+            config = JsonSerializer.Deserialize<RunConfig>(File.ReadAllText(path), Json);
+        }
+        catch (JsonException e)
+        {
+            throw new ArgumentException($"config file '{path}' is invalid: {e.Message}", nameof(path), e);
+        }
+        if (config is null) throw new ArgumentException($"config file '{path}' is empty (null).", nameof(path));
+        try
+        {
+            config.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"config file '{path}': {e.Message}", e.ParamName, e);
+        }
+        return config;
+    }
+
+    /// <summary>The JSON text of this config.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Parses JSON text (used for the copy stored in checkpoints).</summary>
+    /// <param name="json">Text produced by <see cref="ToJson"/>.</param>
+    public static RunConfig FromJson(string json) =>
+        JsonSerializer.Deserialize<RunConfig>(json, Json) ?? throw new ArgumentException("config JSON is null.", nameof(json));
+
+    sealed class ConnectionKindConverter : JsonConverter<ConnectionKind>
+    {
+        public override ConnectionKind Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            if (reader.TokenType != JsonTokenType.String)
+                throw new JsonException($"connection kind must be a string: one of {string.Join(", ", ConnectionKindNames.All)}.");
+            try
+            {
+                return ConnectionKindNames.Parse(reader.GetString()!);
+            }
+            catch (ArgumentException e)
+            {
+                throw new JsonException(e.Message, e);
+            }
+        }
+
+        public override void Write(Utf8JsonWriter writer, ConnectionKind value, JsonSerializerOptions options) =>
+            writer.WriteStringValue(value.ToName());
+    }
+}

@@ -1,0 +1,39 @@
+using Mhc.Cli;
+
+namespace Mhc.Tests;
+
+/// <summary>Keeps the README honest: its quick-start commands run, and CI runs its test command.</summary>
+public class ReadmeTests
+{
+    const string CliPrefix = "dotnet run --project src/Mhc.Cli -- ";
+
+    static List<string> QuickStartCommands()
+    {
+        var lines = File.ReadAllLines(Path.Combine(TestPaths.RepositoryRoot, "README.md"));
+        var start = Array.FindIndex(lines, l => l.StartsWith("## Quick start", StringComparison.Ordinal));
+        var open = Array.FindIndex(lines, start, l => l.StartsWith("```", StringComparison.Ordinal));
+        var close = Array.FindIndex(lines, open + 1, l => l.StartsWith("```", StringComparison.Ordinal));
+        return lines[(open + 1)..close].Select(l => l.Split('#')[0].Trim()).Where(l => l.Length > 0).ToList();
+    }
+
+    [Fact]
+    public void Quick_start_has_two_commands_and_ci_runs_the_test_one()
+    {
+        var commands = QuickStartCommands();
+        Assert.Equal(2, commands.Count);
+        Assert.StartsWith(CliPrefix, commands[0], StringComparison.Ordinal);
+        var test = commands[1];
+        Assert.StartsWith("dotnet test", test, StringComparison.Ordinal);
+        var ci = File.ReadAllLines(Path.Combine(TestPaths.RepositoryRoot, ".ci", "run"));
+        Assert.Contains(test, ci);
+    }
+
+    [Fact]
+    public void Quick_start_main_command_runs_with_a_tiny_step_count()
+    {
+        using var temp = TestPaths.Temp();
+        var args = QuickStartCommands()[0][CliPrefix.Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries).ToList();
+        if (args[0] is "train" or "compare") args.AddRange(["--steps", "2", "--out", Path.Combine(temp.Path, "run")]);
+        Assert.Equal(0, CliApp.Run([.. args]));
+    }
+}
