@@ -15,6 +15,7 @@ public static class CliApp
             TrainCommand.Create(),
             SampleCommand.Create(),
             EvalCommand.Create(),
+            BenchCommand.Create(),
             DemoCommand.Create(),
         };
         return root.Parse(args).Invoke();

@@ -70,7 +70,7 @@ public static class Sinkhorn
         var work = logits.dtype is ScalarType.Float16 or ScalarType.BFloat16 ? logits.to(ScalarType.Float32) : logits;
         // Shifting by the per-matrix max changes nothing mathematically and keeps exp <= 1.
         var shifted = work - work.amax([-2, -1], keepdim: true);
-        var useLog = options.LogDomain || (-shifted).max().ToDouble() > SafeSpread(work.dtype);
+        var useLog = options.LogDomain || (-shifted).max().ToDouble() > SafeSpread(work.dtype == ScalarType.Float64);
         var result = useLog ? IterateLog(shifted, options) : IterateExp(shifted, options);
         return result.to(logits.dtype).MoveToOuterDisposeScope();
     }
@@ -80,7 +80,7 @@ public static class Sinkhorn
     /// least e^(-2·spread)/n (column scalings differ by at most the kernel's dynamic range), which must
     /// stay far above the smallest normal number of the dtype.
     /// </summary>
-    static double SafeSpread(ScalarType dtype) => dtype == ScalarType.Float64 ? 300 : 30;
+    internal static double SafeSpread(bool float64) => float64 ? 300 : 30;
 
     static Tensor IterateExp(Tensor shifted, SinkhornOptions options)
     {

@@ -1,3 +1,4 @@
+using Mhc.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -105,11 +106,25 @@ public abstract class Connection : nn.Module<Tensor, Tensor>
         var pre = m.Pre.to(x.dtype);
         var post = m.Post.to(x.dtype);
         var res = m.Res.to(x.dtype);
-        var u = pre.unsqueeze(-2).matmul(x).squeeze(-2);          // [B, T, d]
-        var y = branch.call(u);                                    // [B, T, d]
-        var output = res.matmul(x) + post.unsqueeze(-1) * y.unsqueeze(-2);
+        Tensor output;
+        if (UseKernels(x))
+        {
+            // One pass over the state to read the branch input, one to merge residual and branch output.
+            var y = branch.call(StreamReadFunction.Apply(x, pre));
+            output = StreamWriteFunction.Apply(x, res, post, y);
+        }
+        else
+        {
+            var u = pre.unsqueeze(-2).matmul(x).squeeze(-2);      // [B, T, d]
+            var y = branch.call(u);                                // [B, T, d]
+            output = res.matmul(x) + post.unsqueeze(-1) * y.unsqueeze(-2);
+        }
         return output.MoveToOuterDisposeScope();
     }
+
+    /// <summary>Whether the fused kernels run for these tensors (option on; CPU; float32 or float64).</summary>
+    /// <param name="tensors">The tensors the kernel would read.</param>
+    protected bool UseKernels(params ReadOnlySpan<Tensor> tensors) => Options.Fused && CpuTensor.Supports(tensors);
 
     /// <summary>Runs the branch F on a <c>[B, T, d]</c> input.</summary>
     /// <param name="u">Branch input.</param>

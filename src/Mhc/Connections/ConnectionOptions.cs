@@ -24,6 +24,13 @@ public sealed record ConnectionOptions
     /// <summary>HC only: squash the dynamic terms with tanh (default true; the HC paper also reports a no-tanh variant).</summary>
     public bool UseTanh { get; init; } = true;
 
+    /// <summary>
+    /// Use the fused kernels (one pass over the stream state per mixing, Sinkhorn with a recomputing
+    /// backward) where they apply: CPU tensors in float32 or float64. False keeps the reference path, one
+    /// tensor operation per formula term with autograd through every Sinkhorn iteration. Same math.
+    /// </summary>
+    public bool Fused { get; init; } = true;
+
     /// <summary>Options for the baseline: one stream, plain Pre-Norm residual.</summary>
     public static ConnectionOptions Residual { get; } = new() { Kind = ConnectionKind.Residual, Streams = 1 };
 

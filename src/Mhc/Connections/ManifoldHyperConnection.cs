@@ -1,3 +1,4 @@
+using Mhc.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -68,6 +69,15 @@ public sealed class ManifoldHyperConnection : Connection
         var n = Streams;
         var (b, t) = (x.size(0), x.size(1));
         var v = x.to(CoefficientType(x)).reshape(b, t, n * DModel);              // [B, T, n·d]
+        if (UseKernels(v, phi))
+        {
+            // RMS from one reduction pass; the division is applied after the matmul: (vφ)/rms(v).
+            var norm = linalg.vector_norm(v, dims: [-1], keepdim: true);
+            var scale = (norm.square() / (n * DModel)).add(RmsEpsilon).rsqrt();
+            var (fusedPre, fusedPost, fusedRes) = ManifoldCoefficientsFunction.Apply(v.matmul(phi) * scale,
+                alpha_pre, alpha_post, alpha_res, bias_pre, bias_post, bias_res, Options.SinkhornIterations);
+            return new Mixing(fusedPre.MoveToOuterDisposeScope(), fusedPost.MoveToOuterDisposeScope(), fusedRes.MoveToOuterDisposeScope());
+        }
         // RMSNorm applied after the matmul: (vφ)/rms(v) is the same math and reads v once.
         var inverseRms = v.square().mean([-1], keepdim: true).add(RmsEpsilon).rsqrt();
         var projected = v.matmul(phi) * inverseRms;                             // [B, T, n² + 2n]

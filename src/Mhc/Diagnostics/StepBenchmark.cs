@@ -1,0 +1,170 @@
+using System.Diagnostics;
+using Mhc.Connections;
+using Mhc.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Mhc.Diagnostics;
+
+/// <summary>Shape of a training-step benchmark (the R1 by default).</summary>
+public sealed record BenchConfig
+{
+    /// <summary>Model width.</summary>
+    public int DModel { get; init; } = 512;
+
+    /// <summary>Transformer blocks.</summary>
+    public int Layers { get; init; } = 8;
+
+    /// <summary>Attention heads.</summary>
+    public int Heads { get; init; } = 8;
+
+    /// <summary>Sequence length.</summary>
+    public int Seq { get; init; } = 256;
+
+    /// <summary>Sequences per step.</summary>
+    public int Batch { get; init; } = 8;
+
+    /// <summary>Streams of hc and mhc.</summary>
+    public int Streams { get; init; } = 4;
+
+    /// <summary>CPU threads.</summary>
+    public int Threads { get; init; } = 2;
+
+    /// <summary>Timed steps per kind (interleaved).</summary>
+    public int Steps { get; init; } = 10;
+
+    /// <summary>Untimed steps per kind first.</summary>
+    public int Warmup { get; init; } = 2;
+
+    /// <summary>Vocabulary (byte-level by default, so the head does not dominate).</summary>
+    public int Vocab { get; init; } = 256;
+
+    /// <summary>Use the reference (unfused) connection path.</summary>
+    public bool Reference { get; init; }
+
+    /// <summary>The R2: d = 1024, 16 heads, batch 4.</summary>
+    public static BenchConfig R2 { get; } = new() { DModel = 1024, Heads = 16, Batch = 4 };
+}
+
+/// <summary>One kind's figures.</summary>
+/// <param name="Kind">plain, residual, hc-static, hc or mhc.</param>
+/// <param name="MedianStepMs">Median step time (forward, backward, AdamW update).</param>
+/// <param name="RatioToResidual">Median over rounds of this kind's step time divided by residual's in the same round.</param>
+/// <param name="RatioMin">Smallest per-round ratio.</param>
+/// <param name="RatioMax">Largest per-round ratio.</param>
+/// <param name="TokensPerS">Tokens per second at the median step time.</param>
+/// <param name="PeakMemoryMb">Parameters, gradients and AdamW moments plus the step's peak of transient memory (activations).</param>
+public sealed record BenchResult(string Kind, double MedianStepMs, double RatioToResidual, double RatioMin, double RatioMax, double TokensPerS, double PeakMemoryMb);
+
+/// <summary>
+/// Times training steps of the same GPT with different connection kinds side by side in one process:
+/// warm-up, then rounds in which every kind runs one step (order rotated each round), so drift of the
+/// machine affects all kinds alike; ratios are taken within a round.
+/// </summary>
+public static class StepBenchmark
+{
+    /// <summary>Runs the benchmark for <paramref name="kinds"/> (residual must be among them).</summary>
+    /// <param name="config">Shape and repetitions.</param>
+    /// <param name="kinds">Kinds by name: plain, residual, hc-static, hc, mhc.</param>
+    /// <param name="progress">Receives a line per phase.</param>
+    public static List<BenchResult> Run(BenchConfig config, IReadOnlyList<string> kinds, Action<string>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(kinds);
+        if (!kinds.Contains("residual")) throw new ArgumentException("the benchmark needs the residual kind as its reference.", nameof(kinds));
+        set_num_threads(config.Threads);
+        manual_seed(0);
+        using var ids = randint(0, config.Vocab, [config.Batch, config.Seq]);
+        using var targets = randint(0, config.Vocab, [config.Batch, config.Seq]);
+        var runners = kinds.Select(k => new Runner(k, config)).ToList();
+        try
+        {
+            progress?.Invoke($"warm-up: {config.Warmup} steps per kind");
+            foreach (var r in runners)
+                for (var i = 0; i < config.Warmup; i++) r.Step(ids, targets);
+            var times = runners.ToDictionary(r => r.Kind, _ => new List<double>());
+            for (var round = 0; round < config.Steps; round++)
+            {
+                progress?.Invoke($"round {round + 1}/{config.Steps}");
+                for (var k = 0; k < runners.Count; k++)
+                {
+                    var r = runners[(k + round) % runners.Count];
+                    times[r.Kind].Add(r.Step(ids, targets));
+                }
+            }
+            progress?.Invoke("peak memory: one step per kind");
+            var memory = runners.ToDictionary(r => r.Kind, r => r.PeakMemoryMb(ids, targets));
+            var residual = times["residual"];
+            return runners.Select(r =>
+            {
+                var ratios = times[r.Kind].Zip(residual, (a, b) => a / b).ToList();
+                var median = Median(times[r.Kind]);
+                return new BenchResult(r.Kind, median, Median(ratios), ratios.Min(), ratios.Max(),
+                    config.Batch * config.Seq / (median / 1000), memory[r.Kind]);
+            }).ToList();
+        }
+        finally
+        {
+            foreach (var r in runners) r.Dispose();
+        }
+    }
+
+    static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+
+    sealed class Runner : IDisposable
+    {
+        readonly Gpt model;
+        readonly optim.Optimizer optimizer;
+
+        public Runner(string kind, BenchConfig config)
+        {
+            Kind = kind;
+            var connection = kind is "plain" or "residual"
+                ? ConnectionOptions.Residual
+                : new ConnectionOptions { Kind = ConnectionKindNames.Parse(kind), Streams = config.Streams };
+            var gpt = new GptConfig
+            {
+                VocabSize = config.Vocab, DModel = config.DModel, Layers = config.Layers, Heads = config.Heads, SeqLen = config.Seq,
+                Connection = connection with { Fused = !config.Reference },
+            };
+            manual_seed(1);
+            model = new Gpt(gpt, plain: kind == "plain");
+            optimizer = optim.AdamW(model.parameters(), 1e-4, 0.9, 0.95, weight_decay: 0.1);
+        }
+
+        public string Kind { get; }
+
+        public double Step(Tensor ids, Tensor targets)
+        {
+            var clock = Stopwatch.StartNew();
+            using (var scope = NewDisposeScope())
+            {
+                optimizer.zero_grad();
+                model.Loss(ids, targets).backward();
+                optimizer.step();
+            }
+            return clock.Elapsed.TotalMilliseconds;
+        }
+
+        public double PeakMemoryMb(Tensor ids, Tensor targets)
+        {
+            ProcessMemory.ResetPeak();
+            var baseline = ProcessMemory.Resident();
+            Step(ids, targets);
+            var transient = Math.Max(0, ProcessMemory.Peak() - baseline);
+            // Parameters, gradients and the two AdamW moments, all float32.
+            var persistent = model.parameters().Sum(p => p.numel()) * 4L * 4;
+            return (persistent + transient) / (1024.0 * 1024);
+        }
+
+        public void Dispose()
+        {
+            optimizer.Dispose();
+            model.Dispose();
+        }
+    }
+}

@@ -1,0 +1,29 @@
+using System.Runtime.InteropServices;
+using static TorchSharp.torch;
+
+namespace Mhc.Kernels;
+
+/// <summary>Direct access to the memory of contiguous CPU tensors, for the fused kernels.</summary>
+static class CpuTensor
+{
+    /// <summary>Whether the managed kernels can run on these tensors: all on the CPU, all float32 or all float64.</summary>
+    public static bool Supports(params ReadOnlySpan<Tensor> tensors)
+    {
+        var dtype = tensors[0].dtype;
+        if (dtype is not (ScalarType.Float32 or ScalarType.Float64)) return false;
+        foreach (var t in tensors)
+            if (t.device_type != TorchSharp.DeviceType.CPU || t.dtype != dtype) return false;
+        return true;
+    }
+
+    /// <summary>The elements of a contiguous CPU tensor as a span (no copy).</summary>
+    public static Span<T> Span<T>(Tensor t) where T : unmanaged => MemoryMarshal.Cast<byte, T>(t.bytes);
+
+    /// <summary>Fixed chunks of work, independent of the thread count, so reductions are reproducible.</summary>
+    public static void ParallelChunks(long count, long chunk, Action<long, long> body)
+    {
+        var chunks = (count + chunk - 1) / chunk;
+        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, TorchSharp.torch.get_num_threads()) };
+        Parallel.For(0, chunks, options, c => body(c * chunk, Math.Min(count, (c + 1) * chunk)));
+    }
+}

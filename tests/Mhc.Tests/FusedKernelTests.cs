@@ -1,0 +1,122 @@
+using Mhc.Connections;
+using Mhc.Kernels;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Mhc.Tests;
+
+/// <summary>The fused kernels must compute exactly what the reference path (one op per term, autograd) computes.</summary>
+public class FusedKernelTests
+{
+    public static readonly TheoryData<ConnectionKind, int> Kinds = new()
+    {
+        { ConnectionKind.HyperStatic, 4 },
+        { ConnectionKind.HyperDynamic, 3 },
+        { ConnectionKind.Manifold, 4 },
+        { ConnectionKind.Manifold, 2 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public void Fused_forward_and_gradients_equal_the_reference(ConnectionKind kind, int n)
+    {
+        manual_seed(60);
+        var d = ConnectionFixture.D;
+        Connection Build(bool fused)
+        {
+            manual_seed(61);
+            var c = Connection.Create(new ConnectionOptions { Kind = kind, Streams = n, Fused = fused }, d, 1, new TestBranch(d));
+            c.to(ScalarType.Float64);
+            return c;
+        }
+        using var fused = Build(true);
+        using var reference = Build(false);
+        Reference.Randomize(fused, 0.7);
+        reference.load_state_dict(fused.state_dict());
+        using var x0 = ConnectionFixture.State(n);
+        using var upstream = randn_like(x0);
+        var results = new List<(double[] Output, double[] InputGrad, Dictionary<string, double[]> Grads)>();
+        foreach (var c in new[] { fused, reference })
+        {
+            using var x = x0.detach().clone().requires_grad_(true);
+            using var output = c.call(x);
+            using (var loss = (output * upstream).sum()) loss.backward();
+            results.Add((Reference.Values(output), Reference.Values(x.grad!),
+                c.named_parameters().ToDictionary(p => p.name, p => Reference.Values(p.parameter.grad!))));
+        }
+        AssertClose(results[1].Output, results[0].Output, "output");
+        AssertClose(results[1].InputGrad, results[0].InputGrad, "input gradient");
+        foreach (var (name, grad) in results[1].Grads) AssertClose(grad, results[0].Grads[name], name);
+    }
+
+    [Theory]
+    [InlineData(1.0, 20)]
+    [InlineData(3.0, 7)]
+    [InlineData(5e3, 20)]     // log-domain matrices
+    public void Fused_manifold_coefficients_equal_the_reference_functions(double scale, int iterations)
+    {
+        manual_seed(62);
+        const int n = 4;
+        var width = n * n + 2 * n;
+        using var projected = (randn([3, 5, width], ScalarType.Float64) * scale).requires_grad_(true);
+        var parameters = new[] { tensor(0.7), tensor(-1.3), tensor(0.9), randn(n, dtype: ScalarType.Float64), randn(n, dtype: ScalarType.Float64), randn([n, n], ScalarType.Float64) }
+            .Select(t => t.requires_grad_(true)).ToArray();
+        var weights = new[] { randn([3, 5, n], ScalarType.Float64), randn([3, 5, n], ScalarType.Float64), randn([3, 5, n, n], ScalarType.Float64) };
+
+        var (pre, post, res) = ManifoldCoefficientsFunction.Apply(projected, parameters[0], parameters[1], parameters[2], parameters[3], parameters[4], parameters[5], iterations);
+        ((pre * weights[0]).sum() + (post * weights[1]).sum() + (res * weights[2]).sum()).backward();
+        var fusedValues = new[] { pre, post, res }.Select(Reference.Values).ToList();
+        var fusedGrads = new[] { projected }.Concat(parameters).Select(t => Reference.Values(t.grad!)).ToList();
+        foreach (var t in new[] { projected }.Concat(parameters)) t.grad!.zero_();
+
+        var refPre = (parameters[0] * projected.narrow(-1, 0, n) + parameters[3]).sigmoid();
+        var refPost = (parameters[1] * projected.narrow(-1, n, n) + parameters[4]).sigmoid() * 2;
+        var refRes = Sinkhorn.Project(parameters[2] * projected.narrow(-1, 2 * n, n * n).reshape(3, 5, n, n) + parameters[5], iterations);
+        ((refPre * weights[0]).sum() + (refPost * weights[1]).sum() + (refRes * weights[2]).sum()).backward();
+        var refValues = new[] { refPre, refPost, refRes }.Select(Reference.Values).ToList();
+        var refGrads = new[] { projected }.Concat(parameters).Select(t => Reference.Values(t.grad!)).ToList();
+
+        for (var i = 0; i < 3; i++) AssertClose(refValues[i], fusedValues[i], $"output {i}");
+        for (var i = 0; i < refGrads.Count; i++)
+        {
+            Assert.All(fusedGrads[i], g => Assert.True(double.IsFinite(g)));
+            AssertClose(refGrads[i], fusedGrads[i], $"gradient {i}");
+        }
+    }
+
+    [Fact]
+    public void Kernel_reductions_do_not_depend_on_the_thread_count()
+    {
+        // libtorch's own matmuls may change with the thread count; our kernels' sums use fixed chunks and must not.
+        var before = get_num_threads();
+        try
+        {
+            double[] Run(int threads)
+            {
+                set_num_threads(threads);
+                manual_seed(63);
+                const int n = 4;
+                using var projected = randn([4, 300, n * n + 2 * n]).requires_grad_(true);
+                var parameters = new[] { tensor(0.5f), tensor(0.5f), tensor(0.5f), randn(n), randn(n), randn(n, n) }.Select(t => t.requires_grad_(true)).ToArray();
+                var (pre, post, res) = ManifoldCoefficientsFunction.Apply(projected, parameters[0], parameters[1], parameters[2], parameters[3], parameters[4], parameters[5], 20);
+                using var x = randn(4, 300, n, 64).requires_grad_(true);
+                using var y = randn(4, 300, 64).requires_grad_(true);
+                using (var loss = StreamWriteFunction.Apply(x, res, post, y).square().sum() + StreamReadFunction.Apply(x, pre).square().sum()) loss.backward();
+                return parameters.Append(projected).Append(x).Append(y).SelectMany(t => Reference.Values(t.grad!)).ToArray();
+            }
+            Assert.Equal(Run(1), Run(2));
+        }
+        finally
+        {
+            set_num_threads(before);
+        }
+    }
+
+    static void AssertClose(double[] expected, double[] actual, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (var i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-9 * (1 + Math.Abs(expected[i])),
+                $"{what}[{i}]: reference {expected[i]}, fused {actual[i]}");
+    }
+}
