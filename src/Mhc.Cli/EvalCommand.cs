@@ -25,19 +25,19 @@ static class EvalCommand
                 // The whole text, cut into consecutive windows covering it.
                 var tokens = TextCorpus.Load(path, CheckpointLoader.TokenizerOf(config), 0.5, seqLen, cacheDirectory: null);
                 var all = tokens.Train.Concat(tokens.Validation).ToArray();
+                Console.WriteLine($"data: {tokens.Description}");
                 corpus = new TokenCorpus { Description = tokens.Description, TokenizerName = tokens.TokenizerName, VocabSize = tokens.VocabSize, Train = all, Validation = all };
                 batches = Math.Max(1, (int)Math.Ceiling((double)(all.Length - 1) / seqLen / config.Training.BatchSize));
             }
             else
             {
-                corpus = TrainCommand.LoadCorpus(config, loaded.RunDirectory);
+                corpus = TrainCommand.LoadCorpus(config, TrainCommand.CacheBeside(loaded.RunDirectory));
                 batches = config.Training.EvalBatches;
             }
             using var task = new LanguageModelTask(config, corpus);
             loaded.LoadModel(task.Model);
             var evaluation = task.Evaluate(batches);
             var windows = batches * config.Training.BatchSize;
-            Console.WriteLine($"data: {corpus.Description}");
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"checkpoint: {loaded.Directory} (step {loaded.State.Step})\nvalidation loss {evaluation.Loss:F4} nats/token, perplexity {Math.Exp(evaluation.Loss):F2} ({windows} windows of {seqLen} tokens)"));
             if (task.OptimalValidationLoss(batches) is { } optimum)

@@ -1,7 +1,7 @@
 namespace Mhc.Cli;
 
 /// <summary>Documented exit codes of the <c>mhc</c> tool (README, "Errors and exit codes").</summary>
-static class ExitCodes
+public static class ExitCodes
 {
     public const int Success = 0;
     public const int InternalError = 1;

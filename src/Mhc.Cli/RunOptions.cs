@@ -24,15 +24,19 @@ sealed class RunOptions
     public readonly Option<int?> Seed = new("--seed") { Description = "Seed of initialisation, batch order and dropout." };
     public readonly Option<int?> Threads = new("--threads") { Description = "CPU threads (0 = all cores)." };
     public readonly Option<bool> SkipNonFinite = new("--skip-nonfinite") { Description = "Skip steps whose loss or gradient is NaN/Inf instead of stopping." };
+    public readonly Option<int?> DiagnosticsEvery = new("--diagnostics-every") { Description = "Measure gains and coefficient statistics every N steps into metrics.jsonl (default 10; 0 = at evaluations only)." };
 
     public IEnumerable<Option> All =>
-        [Config, Data, Tokenizer, Streams, Layers, DModel, Heads, SeqLen, BatchSize, LearningRate, Steps, Seed, Threads, SkipNonFinite];
+        [Config, Data, Tokenizer, Streams, Layers, DModel, Heads, SeqLen, BatchSize, LearningRate, Steps, Seed, Threads, SkipNonFinite, DiagnosticsEvery];
 
-    /// <summary>The stored run's config, else the config file, else the defaults; then every option given on the command line.</summary>
-    public RunConfig Build(ParseResult parse, ConnectionKind? kind, RunConfig? stored = null)
+    /// <summary>
+    /// The config file if given, else <paramref name="basis"/> (a resumed run's stored config or a preset), else
+    /// the defaults; then every option given on the command line.
+    /// </summary>
+    public RunConfig Build(ParseResult parse, ConnectionKind? kind, RunConfig? basis = null)
     {
         var path = parse.GetValue(Config);
-        var config = stored ?? (path is null ? new RunConfig() : RunConfig.Load(path));
+        var config = path is not null ? RunConfig.Load(path) : basis ?? new RunConfig();
         return Apply(parse, config, kind);
     }
 
@@ -58,6 +62,7 @@ sealed class RunOptions
             BatchSize = parse.GetValue(BatchSize) ?? training.BatchSize,
             LearningRate = parse.GetValue(LearningRate) ?? training.LearningRate,
             SkipNonFinite = parse.GetValue(SkipNonFinite) || training.SkipNonFinite,
+            DiagnosticsEvery = parse.GetValue(DiagnosticsEvery) ?? training.DiagnosticsEvery,
         };
         data = data with
         {

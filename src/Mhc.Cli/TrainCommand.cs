@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Mhc.Connections;
 using Mhc.Data;
+using Mhc.Diagnostics;
 using Mhc.Training;
 
 namespace Mhc.Cli;
@@ -43,14 +44,13 @@ static class TrainCommand
     /// <summary>Loads the data, trains under the progress display, returns the summary.</summary>
     public static (TrainingSummary Summary, RunConfig Config, TokenCorpus Corpus) Train(RunConfig config, string outDir, bool resume, string label, CancellationToken cancellation)
     {
-        var corpus = LoadCorpus(config, outDir);
+        var corpus = LoadCorpus(config, CacheBeside(outDir));
         config = config with { Model = config.Model with { VocabSize = corpus.VocabSize } };
-        Console.WriteLine($"data: {corpus.Description}");
         var summary = TrainingDisplay.Run<TrainingSummary>(
         [
             (label, config.Training.Steps, attach =>
             {
-                var trainer = new Trainer(config, outDir, () => new LanguageModelTask(config, corpus));
+                var trainer = new Trainer(config, outDir, () => new LanguageModelTask(config, corpus)) { Diagnose = StabilityProbe.Hook(outDir) };
                 attach(trainer);
                 return trainer.Run(resume, cancellation);
             }),
@@ -58,12 +58,17 @@ static class TrainCommand
         return (summary, config, corpus);
     }
 
-    /// <summary>The run's corpus; tokenised text is cached beside the run directory (<c>&lt;parent&gt;/.token-cache</c>).</summary>
-    public static TokenCorpus LoadCorpus(RunConfig config, string outDir)
+    /// <summary>The run's corpus, printing what it is.</summary>
+    public static TokenCorpus LoadCorpus(RunConfig config, string cacheDirectory)
     {
-        var parent = Path.GetDirectoryName(Path.GetFullPath(outDir)) ?? ".";
-        return config.Data.Load(config.Model.SeqLen, Path.Combine(parent, ".token-cache"));
+        var corpus = config.Data.Load(config.Model.SeqLen, cacheDirectory);
+        Console.WriteLine($"data: {corpus.Description}");
+        return corpus;
     }
+
+    /// <summary>Tokenised text is cached beside the run directory: <c>&lt;parent&gt;/.token-cache</c>.</summary>
+    public static string CacheBeside(string runDirectory) =>
+        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(runDirectory)) ?? ".", ".token-cache");
 
     static void PrintSummary((TrainingSummary Summary, RunConfig Config, TokenCorpus Corpus) result)
     {

@@ -54,6 +54,36 @@ public sealed class ManifoldHyperConnection : Connection
         RegisterComponents();
     }
 
+    /// <summary>
+    /// The logits H_res is projected from, <c>α_res · mat(v'φ_res) + b_res</c> <c>[B, T, n, n]</c>: diagnostics
+    /// read them to see whether Sinkhorn's input is saturated (entries far below their row's maximum stop learning).
+    /// </summary>
+    /// <param name="x">Stream state <c>[B, T, n, d]</c>.</param>
+    public Tensor ResLogits(Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        using var m = Coefficients(x);   // validates the state
+        using var scope = NewDisposeScope();
+        var v = x.to(CoefficientType(x)).reshape(x.size(0), x.size(1), Streams * DModel);
+        return LogitsOf(Project(v)).MoveToOuterDisposeScope();
+    }
+
+    // RMSNorm applied after the matmul: (vφ)/rms(v) is the same math and reads v once.
+    Tensor Project(Tensor v)
+    {
+        using var scope = NewDisposeScope();
+        var inverseRms = v.square().mean([-1], keepdim: true).add(RmsEpsilon).rsqrt();
+        return (v.matmul(phi) * inverseRms).MoveToOuterDisposeScope();
+    }
+
+    Tensor LogitsOf(Tensor projected)
+    {
+        var n = Streams;
+        using var scope = NewDisposeScope();
+        var res = projected.narrow(-1, 2 * n, n * n).reshape(projected.size(0), projected.size(1), n, n);
+        return (alpha_res * res + bias_res).MoveToOuterDisposeScope();
+    }
+
     static ConnectionOptions RequireKind(ConnectionOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -78,13 +108,10 @@ public sealed class ManifoldHyperConnection : Connection
                 alpha_pre, alpha_post, alpha_res, bias_pre, bias_post, bias_res, Options.SinkhornIterations);
             return new Mixing(fusedPre.MoveToOuterDisposeScope(), fusedPost.MoveToOuterDisposeScope(), fusedRes.MoveToOuterDisposeScope());
         }
-        // RMSNorm applied after the matmul: (vφ)/rms(v) is the same math and reads v once.
-        var inverseRms = v.square().mean([-1], keepdim: true).add(RmsEpsilon).rsqrt();
-        var projected = v.matmul(phi) * inverseRms;                             // [B, T, n² + 2n]
+        var projected = Project(v);                                              // [B, T, n² + 2n]
         var pre = (alpha_pre * projected.narrow(-1, 0, n) + bias_pre).sigmoid();
         var post = (alpha_post * projected.narrow(-1, n, n) + bias_post).sigmoid() * 2;
-        var resLogits = alpha_res * projected.narrow(-1, 2 * n, n * n).reshape(b, t, n, n) + bias_res;
-        var res = Sinkhorn.Project(resLogits, Options.SinkhornIterations);
+        var res = Sinkhorn.Project(LogitsOf(projected), Options.SinkhornIterations);
         return new Mixing(pre.MoveToOuterDisposeScope(), post.MoveToOuterDisposeScope(), res.MoveToOuterDisposeScope());
     }
 }

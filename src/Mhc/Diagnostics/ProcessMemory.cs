@@ -19,6 +19,24 @@ public static class ProcessMemory
     public static long Peak() => CanMeasurePhases ? Status("VmHWM:") : System.Diagnostics.Process.GetCurrentProcess().PeakWorkingSet64;
 
     /// <summary>
+    /// Returns memory that the C allocator holds but no longer uses to the OS (glibc's malloc_trim).
+    /// libtorch frees tensors into per-thread arenas that otherwise keep growing with fragmentation.
+    /// A no-op where glibc is not the allocator.
+    /// </summary>
+    public static void Trim()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        try
+        {
+            _ = MallocTrim(0);   // 1 if memory was released; either way is fine
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            // Not glibc: nothing to trim this way.
+        }
+    }
+
+    /// <summary>
     /// Returns freed memory to the OS (GC, then glibc's malloc_trim) and resets the peak to the current
     /// resident size, so the next <see cref="Peak"/> reflects only what happens after this call.
     /// </summary>
@@ -27,14 +45,7 @@ public static class ProcessMemory
         GC.Collect();
         GC.WaitForPendingFinalizers();
         if (!CanMeasurePhases) return;
-        try
-        {
-            _ = MallocTrim(0);   // 1 if memory was released; either way is fine
-        }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-        {
-            // Not glibc: freed memory may stay resident; the peak is then an upper bound.
-        }
+        Trim();
         File.WriteAllText("/proc/self/clear_refs", "5");
     }
 

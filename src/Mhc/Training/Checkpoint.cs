@@ -77,9 +77,10 @@ public sealed class Checkpoint
         System.IO.Directory.CreateDirectory(root);
         var final = Path.Combine(root, $"step-{state.Step:D6}");
         var temp = $"{final}.tmp-{Environment.ProcessId}";
+        // Folders left by a run that was killed mid-save are abandoned (the run lock guarantees one writer).
+        foreach (var stale in System.IO.Directory.EnumerateDirectories(root, "step-*.tmp-*")) TryDelete(stale);
         try
         {
-            if (System.IO.Directory.Exists(temp)) System.IO.Directory.Delete(temp, recursive: true);
             System.IO.Directory.CreateDirectory(temp);
             // Module.save closes the stream it is given: wrap it so the file can still be flushed to disk.
             WriteDurably(Path.Combine(temp, ModelFile), s => model.save(new KeepOpenStream(s)));

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Mhc.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -65,12 +66,9 @@ public sealed class Trainer
 
     /// <summary>
     /// Measures stability diagnostics of the task after a step (on evaluation steps and every
-    /// <see cref="DiagnosticsEvery"/> steps); the values go into that step's metrics line.
+    /// <see cref="TrainingOptions.DiagnosticsEvery"/> steps); the values go into that step's metrics line.
     /// </summary>
     public Func<ITrainingTask, long, IReadOnlyDictionary<string, double>?>? Diagnose { get; init; }
-
-    /// <summary>Steps between diagnostics (0 = only when evaluating).</summary>
-    public int DiagnosticsEvery { get; init; }
 
     /// <summary>Runs (or, with <paramref name="resume"/>, continues) training to the configured step count.</summary>
     /// <param name="resume">Continue from the newest intact checkpoint of the run directory.</param>
@@ -127,15 +125,21 @@ public sealed class Trainer
             foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
 
             var stepClock = Stopwatch.StartNew();
-            var (loss, gradNorm) = TrainStep(task, optimizer, options, step);
-            var skipped = !double.IsFinite(loss) || !double.IsFinite(gradNorm);
-            if (skipped)
+            double loss, gradNorm;
+            bool skipped;
+            // One scope for the whole step, optimizer update included: its temporaries are freed here, not by finalizers.
+            using (var stepScope = NewDisposeScope())
             {
-                var (quantity, value) = !double.IsFinite(loss) ? ("loss", loss) : ("gradient norm", gradNorm);
-                if (!options.SkipNonFinite) throw new NonFiniteException(step + 1, quantity, value, lastCheckpoint);
-                Warning?.Invoke($"step {step + 1}: the {quantity} is {value}; step skipped (--skip-nonfinite).");
+                (loss, gradNorm) = ForwardBackward(task, optimizer, options, step);
+                skipped = !double.IsFinite(loss) || !double.IsFinite(gradNorm);
+                if (skipped)
+                {
+                    var (quantity, value) = !double.IsFinite(loss) ? ("loss", loss) : ("gradient norm", gradNorm);
+                    if (!options.SkipNonFinite) throw new NonFiniteException(step + 1, quantity, value, lastCheckpoint);
+                    Warning?.Invoke($"step {step + 1}: the {quantity} is {value}; step skipped (--skip-nonfinite).");
+                }
+                else optimizer.step();
             }
-            else optimizer.step();
             var stepSeconds = stepClock.Elapsed.TotalSeconds;
             var tokens = task.TokensPerMicroBatch * options.GradAccumulation;
             trainingSeconds += stepSeconds;
@@ -145,7 +149,7 @@ public sealed class Trainer
             var done = step + 1;
             var last = done == options.Steps;
             evaluation = done % options.EvalEvery == 0 || last ? task.Evaluate(options.EvalBatches) : null;
-            var diagnose = Diagnose is not null && (evaluation is not null || (DiagnosticsEvery > 0 && done % DiagnosticsEvery == 0));
+            var diagnose = Diagnose is not null && (evaluation is not null || (options.DiagnosticsEvery > 0 && done % options.DiagnosticsEvery == 0));
             if (done % options.LogEvery == 0 || evaluation is not null || last || skipped || diagnose)
             {
                 metrics.Append(new MetricsRecord
@@ -167,28 +171,41 @@ public sealed class Trainer
             Progress?.Invoke(new TrainingProgress(done, options.Steps, loss, evaluation?.Loss, lr,
                 tokens / Math.Max(stepSeconds, 1e-9), elapsedBefore + clock.Elapsed.TotalSeconds));
             completed = done;
-            if (done % options.CheckpointEvery == 0 || last) SaveCheckpoint(done);
+            var save = done % options.CheckpointEvery == 0 || last;
+            if (save) SaveCheckpoint(done);
+            // Evaluation, probes and checkpoints allocate tensors of other shapes, which fragments the C
+            // allocator's arenas; handing the free pages back keeps resident memory flat (README, Reliability).
+            if (evaluation is not null || diagnose || save) ProcessMemory.Trim();
         }
 
         // Stopped early: checkpoint the last completed step so a resume loses nothing.
         if (completed > start && lastSaved != completed) SaveCheckpoint(completed);
-        var records = MetricsLog.Read(metrics.FilePath);
+        return Summarize(runDirectory, parameters, optimal, trainingTokens / Math.Max(trainingSeconds, 1e-9));
+    }
+
+    /// <summary>The summary of the run in <paramref name="runDirectory"/>, from its metrics log (also for runs that stopped early).</summary>
+    /// <param name="runDirectory">Run directory.</param>
+    /// <param name="parameters">Trainable parameters of the model.</param>
+    /// <param name="optimal">Best achievable validation loss, if known.</param>
+    /// <param name="tokensPerS">Mean throughput; null = mean of the logged throughputs.</param>
+    public static TrainingSummary Summarize(string runDirectory, long parameters, double? optimal, double? tokensPerS = null)
+    {
+        var records = MetricsLog.Read(Path.Combine(runDirectory, MetricsLog.FileName));
         var finalVal = records.LastOrDefault(r => r.ValLoss is not null);
         return new TrainingSummary(
             runDirectory,
-            records.Count > 0 ? records[^1].Step : start,
+            records.Count > 0 ? records[^1].Step : 0,
             parameters,
             records.Count > 0 ? records.TakeLast(10).Average(r => r.TrainLoss) : double.NaN,
             finalVal?.ValLoss ?? double.NaN,
             finalVal?.ValAccuracy,
             optimal,
-            trainingTokens / Math.Max(trainingSeconds, 1e-9),
-            elapsedBefore + clock.Elapsed.TotalSeconds);
+            tokensPerS ?? (records.Count > 0 ? records.Average(r => r.TokensPerS) : double.NaN),
+            records.Count > 0 ? records[^1].ElapsedS : 0);
     }
 
-    static (double Loss, double GradNorm) TrainStep(ITrainingTask task, OptimizerHelper optimizer, TrainingOptions options, long step)
+    static (double Loss, double GradNorm) ForwardBackward(ITrainingTask task, OptimizerHelper optimizer, TrainingOptions options, long step)
     {
-        using var scope = NewDisposeScope();
         optimizer.zero_grad();
         var loss = 0.0;
         for (var micro = 0; micro < options.GradAccumulation; micro++)
@@ -230,10 +247,10 @@ public sealed class Trainer
             var stored = RunConfig.FromJson(File.ReadAllText(configPath));
             var difference = ConfigDifference.Find(stored, config);
             if (difference is not null)
-                throw new ArgumentException($"run directory '{runDirectory}' was trained with a different configuration ({difference}); resume it with the same options or choose another --out.");
+                throw new CheckpointException($"run directory '{runDirectory}' was trained with a different configuration ({difference}); resume it with the same options or choose another --out.");
         }
         if (existing is not null && ConfigDifference.Find(existing.State.Config, config) is { } checkpointDifference)
-            throw new ArgumentException($"checkpoint '{existing.Directory}' is from a different configuration ({checkpointDifference}).");
+            throw new CheckpointException($"checkpoint '{existing.Directory}' is from a different configuration ({checkpointDifference}).");
         if (existing is null)
         {
             if (resume && hasRun) Warning?.Invoke($"no intact checkpoint in '{runDirectory}'; starting from step 0.");

@@ -45,6 +45,9 @@ public sealed record TrainingOptions
     /// <summary>Write a checkpoint every this many steps (and at the end).</summary>
     public int CheckpointEvery { get; init; } = 100;
 
+    /// <summary>Measure stability diagnostics every this many steps (and at every evaluation); 0 = at evaluations only.</summary>
+    public int DiagnosticsEvery { get; init; } = 10;
+
     /// <summary>Log a metrics line every this many steps (evaluation steps are always logged).</summary>
     public int LogEvery { get; init; } = 1;
 
@@ -79,6 +82,7 @@ public sealed record TrainingOptions
         Require(EvalBatches >= 1, "eval_batches", EvalBatches, ">= 1");
         Require(CheckpointEvery >= 1, "checkpoint_every", CheckpointEvery, ">= 1");
         Require(LogEvery >= 1, "log_every", LogEvery, ">= 1");
+        Require(DiagnosticsEvery >= 0, "diagnostics_every", DiagnosticsEvery, ">= 0 (0 = at evaluations only)");
         Require(Seed >= 0, "seed", Seed, ">= 0");
         Require(Threads >= 0, "threads", Threads, ">= 0 (0 = all cores)");
     }

@@ -1,0 +1,106 @@
+using System.CommandLine;
+using System.Globalization;
+using Mhc.Cli.Reports;
+using Mhc.Connections;
+using Mhc.Diagnostics;
+using Mhc.Training;
+
+namespace Mhc.Cli;
+
+/// <summary>
+/// <c>mhc compare</c>: trains one configuration with several connection kinds on the same data, seed and
+/// token budget, one after another, then writes report.md / report.html / report.json and PNG charts.
+/// </summary>
+static class CompareCommand
+{
+    public static Command Create()
+    {
+        var run = new RunOptions();
+        var kinds = new Option<string>("--kinds") { Description = "Comma-separated kinds among residual, hc-static, hc, mhc.", DefaultValueFactory = _ => "residual,hc,mhc" };
+        var preset = new Option<string?>("--preset") { Description = "deep: 32 sub-layers and a high learning rate, to provoke HC's instability." };
+        var output = new Option<string?>("--out") { Description = "Output directory (default runs/compare-<time>); one sub-folder per kind." };
+        var command = new Command("compare", "Train the same model with residual, HC and mHC connections and write a stability report with plots.");
+        foreach (var option in run.All) command.Options.Add(option);
+        command.Options.Add(kinds);
+        command.Options.Add(preset);
+        command.Options.Add(output);
+        command.SetAction(parse => CliErrors.Run(parse.GetValue(GlobalOptions.Verbose), () =>
+        {
+            var presetName = parse.GetValue(preset);
+            if (presetName is not null && parse.GetValue(run.Config) is not null)
+                throw new ArgumentException("--preset and --config cannot be combined: a preset is a config; pass options to change it.");
+            var basis = presetName switch
+            {
+                null => null,
+                "deep" => Presets.Deep,
+                _ => throw new ArgumentException($"--preset = '{presetName}' is unknown: allowed deep."),
+            };
+            var config = run.Build(parse, kind: null, basis);
+            config.Validate();
+            var kindList = parse.GetValue(kinds)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                .Select(ConnectionKindNames.Parse).Distinct().ToList();
+            if (kindList.Count == 0) throw new ArgumentException("--kinds is empty: name at least one of residual, hc-static, hc, mhc.");
+            var outDir = parse.GetValue(output) ?? Path.Combine("runs", $"compare-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
+            if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any(e => !Path.GetFileName(e).StartsWith('.')))
+                throw new ArgumentException($"output directory '{outDir}' is not empty; choose another --out.");
+            using var cancellation = TrainCommand.CancelOnCtrlC();
+            var runs = Run(config, kindList, parse.GetValue(run.Streams), outDir, cancellation.Token);
+            var figures = Comparison.Figures(runs);
+            var command = "mhc " + string.Join(' ', CliApp.Arguments.Select(Quote));
+            ComparisonReport.Write(outDir, config, runs, figures, command);
+            ComparisonReport.PrintTable(figures);
+            Console.WriteLine($"report: {Path.Combine(outDir, "report.md")} (and report.html, report.json, *.png)");
+            return cancellation.IsCancellationRequested ? ExitCodes.Cancelled : ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    static List<ComparedRun> Run(RunConfig config, IReadOnlyList<ConnectionKind> kinds, int? streams, string outDir, CancellationToken cancellation)
+    {
+        var corpus = TrainCommand.LoadCorpus(config, Path.Combine(outDir, ".token-cache"));
+        config = config with { Model = config.Model with { VocabSize = corpus.VocabSize } };
+        var jobs = kinds.Select(kind =>
+        {
+            var kindConfig = config with { Model = config.Model with { Connection = RunOptions.WithKind(config.Model.Connection, kind, streams) } };
+            var runDir = Path.Combine(outDir, kind.ToName());
+            return (kind.ToName(), (long)config.Training.Steps, (Func<Action<Trainer>, ComparedRun>)(attach =>
+            {
+                ProcessMemory.ResetPeak();
+                var trainer = new Trainer(kindConfig, runDir, () => new LanguageModelTask(kindConfig, corpus)) { Diagnose = StabilityProbe.Hook(runDir) };
+                attach(trainer);
+                TrainingSummary summary;
+                string? failure = null;
+                try
+                {
+                    summary = trainer.Run(resume: false, cancellation);
+                }
+                catch (NonFiniteException e)
+                {
+                    // Divergence is a result of the comparison, not an error of the tool.
+                    failure = $"stopped at step {e.Step}: the {e.Quantity} was not finite";
+                    Console.Error.WriteLine($"{kind.ToName()}: {failure}");
+                    summary = Trainer.Summarize(runDir, 0, null);
+                }
+                return new ComparedRun(kind.ToName(), summary, MetricsLog.Read(Path.Combine(runDir, MetricsLog.FileName)),
+                    StabilityProfile.Load(Path.Combine(runDir, StabilityProfile.FileName)), ProcessMemory.Peak() / (1024.0 * 1024), failure);
+            }));
+        }).ToList();
+        return TrainingDisplay.Run(jobs);
+    }
+
+    static string Quote(string arg) => arg.Length > 0 && arg.All(c => char.IsLetterOrDigit(c) || "-_./=:,".Contains(c)) ? arg : $"'{arg}'";
+}
+
+/// <summary>Named starting configurations of <c>mhc compare</c>.</summary>
+static class Presets
+{
+    /// <summary>
+    /// 16 blocks = 32 sub-layers and a learning rate 5× the default: depth and an aggressive optimiser are
+    /// what expose HC's compounding mixing (spec §9.7). The report states whatever happens.
+    /// </summary>
+    public static RunConfig Deep { get; } = new()
+    {
+        Model = new() { DModel = 96, Layers = 16, Heads = 4, SeqLen = 64 },
+        Training = new() { Steps = 300, BatchSize = 16, LearningRate = 1e-2, WarmupSteps = 20, EvalEvery = 25 },
+    };
+}

@@ -1,0 +1,138 @@
+using Mhc.Training;
+
+namespace Mhc.Diagnostics;
+
+/// <summary>One finished run of a comparison, as read back from its directory.</summary>
+/// <param name="Kind">Connection kind name (residual, hc, mhc…).</param>
+/// <param name="Summary">What the trainer returned.</param>
+/// <param name="Metrics">Every line of its metrics.jsonl.</param>
+/// <param name="Profile">Its final stability profile (diagnostics.json), if measured.</param>
+/// <param name="PeakMemoryMb">Peak resident memory of the process during the run.</param>
+/// <param name="Failure">Why the run stopped early (a non-finite loss…), or null when it finished.</param>
+public sealed record ComparedRun(string Kind, TrainingSummary Summary, IReadOnlyList<MetricsRecord> Metrics, StabilityProfile? Profile, double PeakMemoryMb, string? Failure = null);
+
+/// <summary>The figures of one kind in a comparison (the rows of report.json).</summary>
+public sealed record KindFigures
+{
+    /// <summary>Connection kind.</summary>
+    public required string Kind { get; init; }
+
+    /// <summary>Mean training loss of the last 10 steps.</summary>
+    public double FinalTrainLoss { get; init; }
+
+    /// <summary>Validation loss at the end.</summary>
+    public double FinalValLoss { get; init; }
+
+    /// <summary>Validation accuracy at the end (classification), else null.</summary>
+    public double? FinalValAccuracy { get; init; }
+
+    /// <summary>final_val_loss minus the baseline's (negative = better than the baseline).</summary>
+    public double GapToBaseline { get; init; }
+
+    /// <summary>Best achievable validation loss, when the data's distribution is known.</summary>
+    public double? OptimalValLoss { get; init; }
+
+    /// <summary>Largest rise of the training loss from one logged step to the next.</summary>
+    public double MaxLossSpike { get; init; }
+
+    /// <summary>Step at which that rise ended.</summary>
+    public long MaxLossSpikeStep { get; init; }
+
+    /// <summary>Largest gradient norm (before clipping).</summary>
+    public double MaxGradNorm { get; init; }
+
+    /// <summary>Largest composite forward gain measured during training (token-mean convention).</summary>
+    public double MaxCompositeForwardGain { get; init; }
+
+    /// <summary>Largest composite backward gain measured during training (token-mean convention).</summary>
+    public double MaxCompositeBackwardGain { get; init; }
+
+    /// <summary>Smallest composite column sum measured during training.</summary>
+    public double MinCompositeColumnSum { get; init; }
+
+    /// <summary>
+    /// Steps the baseline needed to first reach its final validation loss, divided by the steps this kind
+    /// needed to reach that loss; null when it never did.
+    /// </summary>
+    public double? ConvergenceSpeedup { get; init; }
+
+    /// <summary>Mean training throughput.</summary>
+    public double TokensPerS { get; init; }
+
+    /// <summary>Median step time divided by the residual run's median step time.</summary>
+    public double? StepTimeRatioToResidual { get; init; }
+
+    /// <summary>Peak resident memory of the process during this run.</summary>
+    public double PeakMemoryMb { get; init; }
+
+    /// <summary>Why the run stopped early, or null when it finished.</summary>
+    public string? Failure { get; init; }
+}
+
+/// <summary>Turns the runs of a comparison into per-kind figures, each computed the same way for every kind.</summary>
+public static class Comparison
+{
+    /// <summary>Figures for every run; the baseline is the residual run, or the first run when there is none.</summary>
+    /// <param name="runs">Finished runs.</param>
+    public static List<KindFigures> Figures(IReadOnlyList<ComparedRun> runs)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        if (runs.Count == 0) return [];
+        var baseline = runs.FirstOrDefault(r => r.Kind == "residual") ?? runs[0];
+        var residual = runs.FirstOrDefault(r => r.Kind == "residual");
+        var target = baseline.Summary.FinalValLoss;
+        var baselineSteps = StepsToReach(baseline.Metrics, target);
+        return runs.Select(run =>
+        {
+            var m = run.Metrics;
+            var (spike, spikeStep) = LargestSpike(m);
+            var diagnostics = m.Where(r => r.Diagnostics is not null).Select(r => r.Diagnostics!).ToList();
+            double Extreme(string key, bool max, double fallback) =>
+                diagnostics.Where(d => d.ContainsKey(key)).Select(d => d[key]).DefaultIfEmpty(fallback).Aggregate(max ? Math.Max : Math.Min);
+            var steps = StepsToReach(m, target);
+            return new KindFigures
+            {
+                Kind = run.Kind,
+                FinalTrainLoss = run.Summary.FinalTrainLoss,
+                FinalValLoss = run.Summary.FinalValLoss,
+                FinalValAccuracy = run.Summary.FinalValAccuracy,
+                GapToBaseline = run.Summary.FinalValLoss - baseline.Summary.FinalValLoss,
+                OptimalValLoss = run.Summary.OptimalValLoss,
+                MaxLossSpike = spike,
+                MaxLossSpikeStep = spikeStep,
+                MaxGradNorm = m.Count > 0 ? m.Max(r => r.GradNorm) : double.NaN,
+                MaxCompositeForwardGain = Extreme("max_composite_forward_gain", max: true, double.NaN),
+                MaxCompositeBackwardGain = Extreme("max_composite_backward_gain", max: true, double.NaN),
+                MinCompositeColumnSum = Extreme("min_composite_column_sum", max: false, double.NaN),
+                ConvergenceSpeedup = steps is null || baselineSteps is null ? null : (double)baselineSteps / steps.Value,
+                TokensPerS = run.Summary.TokensPerS,
+                StepTimeRatioToResidual = residual is null ? null : MedianStepMs(m) / MedianStepMs(residual.Metrics),
+                PeakMemoryMb = run.PeakMemoryMb,
+                Failure = run.Failure,
+            };
+        }).ToList();
+    }
+
+    /// <summary>First evaluated step whose validation loss is at or below <paramref name="target"/>.</summary>
+    public static long? StepsToReach(IReadOnlyList<MetricsRecord> metrics, double target) =>
+        metrics.FirstOrDefault(r => r.ValLoss is { } v && v <= target + 1e-12)?.Step;
+
+    /// <summary>The largest rise of the training loss between consecutive logged steps, and where it ended.</summary>
+    public static (double Rise, long Step) LargestSpike(IReadOnlyList<MetricsRecord> metrics)
+    {
+        ArgumentNullException.ThrowIfNull(metrics);
+        var best = (Rise: 0.0, Step: 0L);
+        for (var i = 1; i < metrics.Count; i++)
+        {
+            var rise = metrics[i].TrainLoss - metrics[i - 1].TrainLoss;
+            if (rise > best.Rise || double.IsNaN(rise)) best = (rise, metrics[i].Step);
+        }
+        return best;
+    }
+
+    static double MedianStepMs(IReadOnlyList<MetricsRecord> metrics)
+    {
+        var sorted = metrics.Select(r => r.StepMs).Order().ToList();
+        return sorted.Count == 0 ? double.NaN : sorted[sorted.Count / 2];
+    }
+}

@@ -1,0 +1,178 @@
+using System.Text.Json;
+using Mhc.Connections;
+using Mhc.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Mhc.Diagnostics;
+
+/// <summary>
+/// What one sub-layer's connection does to a fixed probe sequence (spec §7). Gains come in both of the
+/// paper's possible averaging conventions: <c>…Gain</c> = mean over tokens of the per-token gain,
+/// <c>…GainOfMean</c> = gain of the token-mean matrix.
+/// </summary>
+/// <param name="Index">Sub-layer index k.</param>
+/// <param name="ForwardGain">Single-layer forward gain of H_res (max |row sum|), token mean.</param>
+/// <param name="BackwardGain">Single-layer backward gain (max |column sum|), token mean.</param>
+/// <param name="ForwardGainOfMean">Forward gain of the token-mean H_res.</param>
+/// <param name="BackwardGainOfMean">Backward gain of the token-mean H_res.</param>
+/// <param name="CompositeForwardGain">Forward gain of H_res(L−1)·…·H_res(k), token mean.</param>
+/// <param name="CompositeBackwardGain">Backward gain of the composite, token mean.</param>
+/// <param name="CompositeForwardGainOfMean">Forward gain of the token-mean composite.</param>
+/// <param name="CompositeBackwardGainOfMean">Backward gain of the token-mean composite.</param>
+/// <param name="CompositeMinColumnSum">Smallest column sum of the composite, token mean (attenuation hides under a max).</param>
+/// <param name="DoublyStochasticError">Largest |row or column sum − 1| of H_res over tokens.</param>
+/// <param name="PreMin">Smallest H_pre entry.</param>
+/// <param name="PreMax">Largest H_pre entry.</param>
+/// <param name="PostMin">Smallest H_post entry.</param>
+/// <param name="PostMax">Largest H_post entry.</param>
+/// <param name="Saturation">mHC: share of Sinkhorn input logits more than <see cref="StabilityProbe.SaturationGap"/> below their row's maximum; null otherwise.</param>
+/// <param name="StateCosine">Mean over tokens of the cosine similarity of the stream state before and after this sub-layer (HC paper's collapse measure).</param>
+public sealed record SublayerDiagnostics(
+    int Index,
+    double ForwardGain, double BackwardGain, double ForwardGainOfMean, double BackwardGainOfMean,
+    double CompositeForwardGain, double CompositeBackwardGain, double CompositeForwardGainOfMean, double CompositeBackwardGainOfMean,
+    double CompositeMinColumnSum, double DoublyStochasticError,
+    double PreMin, double PreMax, double PostMin, double PostMax,
+    double? Saturation, double StateCosine);
+
+/// <summary>The diagnostics of every sub-layer of a model on the probe sequence.</summary>
+/// <param name="Sublayers">One entry per sub-layer, in order.</param>
+public sealed record StabilityProfile(IReadOnlyList<SublayerDiagnostics> Sublayers)
+{
+    /// <summary>The scalars logged into <c>metrics.jsonl</c> (key <c>diagnostics</c>): extremes over sub-layers.</summary>
+    public IReadOnlyDictionary<string, double> Summary()
+    {
+        var s = Sublayers;
+        var summary = new Dictionary<string, double>
+        {
+            ["max_forward_gain"] = s.Max(d => d.ForwardGain),
+            ["max_backward_gain"] = s.Max(d => d.BackwardGain),
+            ["max_composite_forward_gain"] = s.Max(d => d.CompositeForwardGain),
+            ["max_composite_backward_gain"] = s.Max(d => d.CompositeBackwardGain),
+            ["max_composite_forward_gain_of_mean"] = s.Max(d => d.CompositeForwardGainOfMean),
+            ["max_composite_backward_gain_of_mean"] = s.Max(d => d.CompositeBackwardGainOfMean),
+            ["min_composite_column_sum"] = s.Min(d => d.CompositeMinColumnSum),
+            ["max_ds_error"] = s.Max(d => d.DoublyStochasticError),
+            ["pre_min"] = s.Min(d => d.PreMin),
+            ["pre_max"] = s.Max(d => d.PreMax),
+            ["post_min"] = s.Min(d => d.PostMin),
+            ["post_max"] = s.Max(d => d.PostMax),
+            ["mean_state_cosine"] = s.Average(d => d.StateCosine),
+        };
+        var saturated = s.Where(d => d.Saturation is not null).ToList();
+        if (saturated.Count > 0) summary["saturation"] = saturated.Average(d => d.Saturation!.Value);
+        return summary;
+    }
+
+    /// <summary>File name of the latest full profile inside a run directory.</summary>
+    public const string FileName = "diagnostics.json";
+
+    static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true };
+
+    /// <summary>Writes the profile atomically to <paramref name="path"/>.</summary>
+    /// <param name="path">Target file.</param>
+    public void Save(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json));
+
+    /// <summary>Reads a profile written by <see cref="Save"/>, or null when the file does not exist.</summary>
+    /// <param name="path">A diagnostics.json file.</param>
+    public static StabilityProfile? Load(string path) =>
+        File.Exists(path) ? JsonSerializer.Deserialize<StabilityProfile>(File.ReadAllText(path), Json) : null;
+}
+
+/// <summary>
+/// Measures a model's connections on a fixed probe sequence, reading the coefficients each connection
+/// reports (<see cref="Connection.Coefficients"/>), never re-deriving them.
+/// </summary>
+public static class StabilityProbe
+{
+    /// <summary>A Sinkhorn logit this far below its row's maximum weighs less than e^−8 ≈ 3·10⁻⁴: effectively frozen.</summary>
+    public const double SaturationGap = 8.0;
+
+    /// <summary>Measures the task's model in eval mode on its probe sequence.</summary>
+    /// <param name="task">A training task.</param>
+    public static StabilityProfile Measure(ITrainingTask task)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        var wasTraining = task.Model.training;
+        task.Model.eval();
+        try
+        {
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            return Measure(task.Connections, task.ProbeStates());
+        }
+        finally
+        {
+            if (wasTraining) task.Model.train();
+        }
+    }
+
+    /// <summary>Measures <paramref name="connections"/> given the state entering each of them and the final state.</summary>
+    /// <param name="connections">Sub-layers 0..L−1.</param>
+    /// <param name="states">L + 1 stream states <c>[1, T, n, d]</c>: entering sub-layer k, then the output of the last.</param>
+    public static StabilityProfile Measure(IReadOnlyList<Connection> connections, IReadOnlyList<Tensor> states)
+    {
+        ArgumentNullException.ThrowIfNull(connections);
+        ArgumentNullException.ThrowIfNull(states);
+        if (connections.Count == 0) throw new ArgumentException("there are no connections to measure (a plain model?).", nameof(connections));
+        if (states.Count != connections.Count + 1)
+            throw new ArgumentException($"expected {connections.Count + 1} stream states for {connections.Count} sub-layers; got {states.Count}.", nameof(states));
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var mixings = connections.Select((c, k) => c.Coefficients(states[k])).ToList();
+        var res = mixings.Select(m => m.Res.to(ScalarType.Float64).flatten(0, 1)).ToList();   // [tokens, n, n]
+        var composite = Gain.Composite(res);
+        var result = new List<SublayerDiagnostics>();
+        for (var k = 0; k < connections.Count; k++)
+        {
+            var r = res[k];
+            var c = composite[k];
+            var meanR = r.mean([0]);
+            var meanC = c.mean([0]);
+            var rowError = (r.sum(-1) - 1).abs().max().ToDouble();
+            var colError = (r.sum(-2) - 1).abs().max().ToDouble();
+            double? saturation = null;
+            if (connections[k] is ManifoldHyperConnection manifold)
+            {
+                var logits = manifold.ResLogits(states[k]);
+                var gap = logits.amax([-1], keepdim: true) - logits;
+                saturation = (gap > SaturationGap).to(ScalarType.Float64).mean().ToDouble();
+            }
+            result.Add(new SublayerDiagnostics(
+                k,
+                Gain.Forward(r).mean().ToDouble(), Gain.Backward(r).mean().ToDouble(),
+                Gain.Forward(meanR).ToDouble(), Gain.Backward(meanR).ToDouble(),
+                Gain.Forward(c).mean().ToDouble(), Gain.Backward(c).mean().ToDouble(),
+                Gain.Forward(meanC).ToDouble(), Gain.Backward(meanC).ToDouble(),
+                c.sum(-2).amin([-1]).mean().ToDouble(),
+                Math.Max(rowError, colError),
+                mixings[k].Pre.min().ToDouble(), mixings[k].Pre.max().ToDouble(),
+                mixings[k].Post.min().ToDouble(), mixings[k].Post.max().ToDouble(),
+                saturation,
+                Cosine(states[k], states[k + 1])));
+        }
+        return new StabilityProfile(result);
+    }
+
+    /// <summary>Mean over tokens of cos(vec(a_t), vec(b_t)), where vec flattens the streams.</summary>
+    static double Cosine(Tensor a, Tensor b)
+    {
+        var fa = a.to(ScalarType.Float64).flatten(2);
+        var fb = b.to(ScalarType.Float64).flatten(2);
+        return nn.functional.cosine_similarity(fa, fb, dim: -1).mean().ToDouble();
+    }
+
+    /// <summary>
+    /// A <see cref="Trainer.Diagnose"/> hook: measures the task, writes the full profile to
+    /// <c>&lt;run&gt;/diagnostics.json</c> and returns the summary for the metrics line.
+    /// </summary>
+    /// <param name="runDirectory">Run directory.</param>
+    public static Func<ITrainingTask, long, IReadOnlyDictionary<string, double>?> Hook(string runDirectory) => (task, _) =>
+    {
+        if (task.Connections.Count == 0) return null;
+        var profile = Measure(task);
+        profile.Save(Path.Combine(runDirectory, StabilityProfile.FileName));
+        return profile.Summary();
+    };
+}
