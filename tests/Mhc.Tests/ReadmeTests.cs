@@ -5,7 +5,7 @@ namespace Mhc.Tests;
 /// <summary>Keeps the README honest: its quick-start commands run, and CI runs its test command.</summary>
 public class ReadmeTests
 {
-    const string CliPrefix = "dotnet run --project src/Mhc.Cli -- ";
+    const string CliPrefix = "dotnet run -c Release --project src/Mhc.Cli -- ";
 
     static List<string> QuickStartCommands()
     {

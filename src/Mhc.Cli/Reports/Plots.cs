@@ -40,19 +40,23 @@ static class Plots
             val.MarkerSize = 6;
             val.LegendText = $"{run.Kind} validation";
         }
+        // Fit the y axis to the part of training where the kinds differ: from 15% of the steps on.
+        var late = runs.SelectMany(r => r.Metrics.Skip(r.Metrics.Count * 15 / 100)
+            .SelectMany(m => m.ValLoss is { } v ? new[] { m.TrainLoss, v } : [m.TrainLoss])).Where(double.IsFinite).ToList();
         var optimum = runs.Select(r => r.Summary.OptimalValLoss).FirstOrDefault(o => o is not null);
-        if (optimum is { } o)
+        if (late.Count > 0)
         {
-            var line = plot.Add.HorizontalLine(o, 1.5f, Color.FromHex("#2CA02C"), LinePattern.Dashed);
-            line.LegendText = "corpus optimum";
-        }
-        // Leave out the first steps' loss so the interesting range is readable.
-        var all = runs.SelectMany(r => r.Metrics.Skip(r.Metrics.Count / 20).Select(m => m.TrainLoss)).Where(double.IsFinite).ToList();
-        if (all.Count > 0)
-        {
-            var low = Math.Min(all.Min(), optimum ?? double.MaxValue);
-            var high = all.Max();
-            plot.Axes.SetLimitsY(low - 0.05 * (high - low), high + 0.05 * (high - low));
+            var low = late.Min();
+            var high = late.Max();
+            var pad = 0.05 * Math.Max(high - low, 1e-3);
+            plot.Axes.SetLimitsY(low - pad, high + pad);
+            if (optimum is { } o && o >= low - pad)
+            {
+                var line = plot.Add.HorizontalLine(o, 1.5f, Color.FromHex("#2CA02C"), LinePattern.Dashed);
+                line.LegendText = "corpus optimum";
+            }
+            else if (optimum is { } below)
+                plot.Title($"Loss (the corpus optimum, {below:F3}, is below this range)");
         }
         Save(plot, path);
     }
