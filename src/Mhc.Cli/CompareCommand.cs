@@ -44,7 +44,7 @@ static class CompareCommand
             if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any(e => !Path.GetFileName(e).StartsWith('.')))
                 throw new ArgumentException($"output directory '{outDir}' is not empty; choose another --out.");
             using var cancellation = TrainCommand.CancelOnCtrlC();
-            var runs = Run(config, kindList, parse.GetValue(run.Streams), outDir, cancellation.Token);
+            (var runs, config) = Run(config, kindList, parse.GetValue(run.Streams), outDir, cancellation.Token);
             var figures = Comparison.Figures(runs);
             var command = "mhc " + string.Join(' ', CliApp.Arguments.Select(Quote));
             ComparisonReport.Write(outDir, config, runs, figures, command);
@@ -55,18 +55,18 @@ static class CompareCommand
         return command;
     }
 
-    static List<ComparedRun> Run(RunConfig config, IReadOnlyList<ConnectionKind> kinds, int? streams, string outDir, CancellationToken cancellation)
+    /// <summary>Trains every kind; returns the runs and the config as resolved against the data.</summary>
+    static (List<ComparedRun> Runs, RunConfig Config) Run(RunConfig config, IReadOnlyList<ConnectionKind> kinds, int? streams, string outDir, CancellationToken cancellation)
     {
-        var corpus = TrainCommand.LoadCorpus(config, Path.Combine(outDir, ".token-cache"));
-        config = config with { Model = config.Model with { VocabSize = corpus.VocabSize } };
+        var prepared = TrainCommand.Prepare(config, Path.Combine(outDir, ".token-cache"));
         var jobs = kinds.Select(kind =>
         {
-            var kindConfig = config with { Model = config.Model with { Connection = RunOptions.WithKind(config.Model.Connection, kind, streams) } };
+            var kindConfig = prepared.Config.WithConnection(RunOptions.WithKind(prepared.Config.Connection, kind, streams));
             var runDir = Path.Combine(outDir, kind.ToName());
             return (kind.ToName(), (long)config.Training.Steps, (Func<Action<Trainer>, ComparedRun>)(attach =>
             {
                 ProcessMemory.ResetPeak();
-                var trainer = new Trainer(kindConfig, runDir, () => new LanguageModelTask(kindConfig, corpus)) { Diagnose = StabilityProbe.Hook(runDir) };
+                var trainer = new Trainer(kindConfig, runDir, () => prepared.Create(kindConfig)) { Diagnose = StabilityProbe.Hook(runDir) };
                 attach(trainer);
                 TrainingSummary summary;
                 string? failure = null;
@@ -85,7 +85,7 @@ static class CompareCommand
                     StabilityProfile.Load(Path.Combine(runDir, StabilityProfile.FileName)), ProcessMemory.Peak() / (1024.0 * 1024), failure);
             }));
         }).ToList();
-        return TrainingDisplay.Run(jobs);
+        return (TrainingDisplay.Run(jobs), prepared.Config);
     }
 
     static string Quote(string arg) => arg.Length > 0 && arg.All(c => char.IsLetterOrDigit(c) || "-_./=:,".Contains(c)) ? arg : $"'{arg}'";

@@ -11,7 +11,8 @@ namespace Mhc.Cli;
 sealed class RunOptions
 {
     public readonly Option<string?> Config = new("--config") { Description = "JSON run config (sections model, training, data; snake_case keys). Options below override it." };
-    public readonly Option<string?> Data = new("--data") { Description = "UTF-8 text file or folder of .txt files. Default: the built-in synthetic language." };
+    public readonly Option<string?> Task = new("--task") { Description = "language (default: a GPT on text) or vision (a ViT on images)." };
+    public readonly Option<string?> Data = new("--data") { Description = "Text file or folder of .txt files (language), or a folder with one sub-folder of PNG/JPEG images per class (vision). Default: a built-in set." };
     public readonly Option<string?> Tokenizer = new("--tokenizer") { Description = "gpt2 (default for --data) or byte." };
     public readonly Option<int?> Streams = new("--streams") { Description = "Streams n for hc / mhc (default 4)." };
     public readonly Option<int?> Layers = new("--layers") { Description = "Transformer blocks (two sub-layers each)." };
@@ -27,7 +28,7 @@ sealed class RunOptions
     public readonly Option<int?> DiagnosticsEvery = new("--diagnostics-every") { Description = "Measure gains and coefficient statistics every N steps into metrics.jsonl (default 10; 0 = at evaluations only)." };
 
     public IEnumerable<Option> All =>
-        [Config, Data, Tokenizer, Streams, Layers, DModel, Heads, SeqLen, BatchSize, LearningRate, Steps, Seed, Threads, SkipNonFinite, DiagnosticsEvery];
+        [Config, Task, Data, Tokenizer, Streams, Layers, DModel, Heads, SeqLen, BatchSize, LearningRate, Steps, Seed, Threads, SkipNonFinite, DiagnosticsEvery];
 
     /// <summary>
     /// The config file if given, else <paramref name="basis"/> (a resumed run's stored config or a preset), else
@@ -43,33 +44,59 @@ sealed class RunOptions
     /// <summary>Applies the command-line options to <paramref name="config"/>, with the connection kind set to <paramref name="kind"/> when given.</summary>
     public RunConfig Apply(ParseResult parse, RunConfig config, ConnectionKind? kind)
     {
-        var model = config.Model;
+        config = config with { Task = parse.GetValue(Task) ?? config.Task };
+        var connection = WithKind(config.Connection, kind, parse.GetValue(Streams));
+        if (config.Task == RunConfig.Vision)
+        {
+            if (parse.GetValue(SeqLen) is not null)
+                throw new ArgumentException("--seq-len applies to --task language; a ViT's sequence is its patches (vit.image_size, vit.patch_size).");
+            var vit = config.Vit;
+            config = config with
+            {
+                Vit = vit with
+                {
+                    Layers = parse.GetValue(Layers) ?? vit.Layers,
+                    DModel = parse.GetValue(DModel) ?? vit.DModel,
+                    Heads = parse.GetValue(Heads) ?? vit.Heads,
+                    Connection = connection,
+                },
+            };
+        }
+        else
+        {
+            var model = config.Model;
+            config = config with
+            {
+                Model = model with
+                {
+                    Layers = parse.GetValue(Layers) ?? model.Layers,
+                    DModel = parse.GetValue(DModel) ?? model.DModel,
+                    Heads = parse.GetValue(Heads) ?? model.Heads,
+                    SeqLen = parse.GetValue(SeqLen) ?? model.SeqLen,
+                    Connection = connection,
+                },
+            };
+        }
         var training = config.Training;
         var data = config.Data;
-        model = model with
+        return config with
         {
-            Layers = parse.GetValue(Layers) ?? model.Layers,
-            DModel = parse.GetValue(DModel) ?? model.DModel,
-            Heads = parse.GetValue(Heads) ?? model.Heads,
-            SeqLen = parse.GetValue(SeqLen) ?? model.SeqLen,
-            Connection = WithKind(model.Connection, kind, parse.GetValue(Streams)),
+            Training = training with
+            {
+                Steps = parse.GetValue(Steps) ?? training.Steps,
+                Seed = parse.GetValue(Seed) ?? training.Seed,
+                Threads = parse.GetValue(Threads) ?? training.Threads,
+                BatchSize = parse.GetValue(BatchSize) ?? training.BatchSize,
+                LearningRate = parse.GetValue(LearningRate) ?? training.LearningRate,
+                SkipNonFinite = parse.GetValue(SkipNonFinite) || training.SkipNonFinite,
+                DiagnosticsEvery = parse.GetValue(DiagnosticsEvery) ?? training.DiagnosticsEvery,
+            },
+            Data = data with
+            {
+                Path = parse.GetValue(Data) ?? data.Path,
+                Tokenizer = parse.GetValue(Tokenizer) ?? data.Tokenizer,
+            },
         };
-        training = training with
-        {
-            Steps = parse.GetValue(Steps) ?? training.Steps,
-            Seed = parse.GetValue(Seed) ?? training.Seed,
-            Threads = parse.GetValue(Threads) ?? training.Threads,
-            BatchSize = parse.GetValue(BatchSize) ?? training.BatchSize,
-            LearningRate = parse.GetValue(LearningRate) ?? training.LearningRate,
-            SkipNonFinite = parse.GetValue(SkipNonFinite) || training.SkipNonFinite,
-            DiagnosticsEvery = parse.GetValue(DiagnosticsEvery) ?? training.DiagnosticsEvery,
-        };
-        data = data with
-        {
-            Path = parse.GetValue(Data) ?? data.Path,
-            Tokenizer = parse.GetValue(Tokenizer) ?? data.Tokenizer,
-        };
-        return config with { Model = model, Training = training, Data = data };
     }
 
     /// <summary>

@@ -29,6 +29,8 @@ static class SampleCommand
             if (k < 0) throw new ArgumentException($"--top-k = {k} is out of range: allowed >= 0 (0 = all).");
             var loaded = CheckpointLoader.Open(parse.GetValue(checkpoint)!);
             var config = loaded.State.Config;
+            if (config.Task != Training.RunConfig.Language)
+                throw new ArgumentException($"'{loaded.Directory}' is a {config.Task} model; sample generates text from language models (use mhc eval).");
             var tokenizer = CheckpointLoader.TokenizerOf(config);
             var text = parse.GetValue(prompt) ?? (config.Data.Path is null ? SyntheticPrompt : "\n");
             var ids = tokenizer.Encode(text);

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using Mhc.Connections;
-using Mhc.Data;
 using Mhc.Diagnostics;
 using Mhc.Training;
 
@@ -32,9 +31,10 @@ static class TrainCommand
                 : null;
             var config = run.Build(parse, kind, stored);
             config.Validate();
-            outDir ??= Path.Combine("runs", $"{config.Model.Connection.Kind.ToName()}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
+            var kindName = config.Connection.Kind.ToName();
+            outDir ??= Path.Combine("runs", $"{(config.Task == RunConfig.Vision ? "vit-" : "")}{kindName}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
             using var cancellation = CancelOnCtrlC();
-            var summary = Train(config, outDir, isResume, config.Model.Connection.Kind.ToName(), cancellation.Token);
+            var summary = Train(config, outDir, isResume, kindName, cancellation.Token);
             PrintSummary(summary);
             return cancellation.IsCancellationRequested ? ExitCodes.Cancelled : ExitCodes.Success;
         }));
@@ -42,52 +42,61 @@ static class TrainCommand
     }
 
     /// <summary>Loads the data, trains under the progress display, returns the summary.</summary>
-    public static (TrainingSummary Summary, RunConfig Config, TokenCorpus Corpus) Train(RunConfig config, string outDir, bool resume, string label, CancellationToken cancellation)
+    public static (TrainingSummary Summary, RunConfig Config) Train(RunConfig config, string outDir, bool resume, string label, CancellationToken cancellation)
     {
-        var corpus = LoadCorpus(config, CacheBeside(outDir));
-        config = config with { Model = config.Model with { VocabSize = corpus.VocabSize } };
+        var prepared = Prepare(config, CacheBeside(outDir));
+        config = prepared.Config;
         var summary = TrainingDisplay.Run<TrainingSummary>(
         [
             (label, config.Training.Steps, attach =>
             {
-                var trainer = new Trainer(config, outDir, () => new LanguageModelTask(config, corpus)) { Diagnose = StabilityProbe.Hook(outDir) };
+                var trainer = new Trainer(config, outDir, () => prepared.Create(config)) { Diagnose = StabilityProbe.Hook(outDir) };
                 attach(trainer);
                 return trainer.Run(resume, cancellation);
             }),
         ])[0];
-        return (summary, config, corpus);
+        return (summary, config);
     }
 
-    /// <summary>The run's corpus, printing what it is.</summary>
-    public static TokenCorpus LoadCorpus(RunConfig config, string cacheDirectory)
+    /// <summary>Loads the run's data (printing what it is) and resolves the config against it.</summary>
+    public static PreparedTask Prepare(RunConfig config, string cacheDirectory)
     {
-        var corpus = config.Data.Load(config.Model.SeqLen, cacheDirectory);
-        Console.WriteLine($"data: {corpus.Description}");
-        return corpus;
+        var prepared = TrainingTasks.Prepare(config, cacheDirectory);
+        Console.WriteLine($"data: {prepared.DataDescription}");
+        return prepared;
     }
 
     /// <summary>Tokenised text is cached beside the run directory: <c>&lt;parent&gt;/.token-cache</c>.</summary>
     public static string CacheBeside(string runDirectory) =>
         Path.Combine(Path.GetDirectoryName(Path.GetFullPath(runDirectory)) ?? ".", ".token-cache");
 
-    static void PrintSummary((TrainingSummary Summary, RunConfig Config, TokenCorpus Corpus) result)
+    static void PrintSummary((TrainingSummary Summary, RunConfig Config) result)
     {
-        var (s, config, _) = result;
-        var c = config.Model.Connection;
+        var (s, config) = result;
         var rows = new List<(string, string)>
         {
             ("run", s.RunDirectory),
-            ("model", string.Create(CultureInfo.InvariantCulture,
-                $"{c.Kind.ToName()} (n = {c.Streams}), {config.Model.Layers} blocks, d = {config.Model.DModel}, {s.Parameters / 1e6:F2}M parameters")),
+            ("model", $"{Describe(config)}, {s.Parameters / 1e6:F2}M parameters"),
             ("steps", s.Steps.ToString(CultureInfo.InvariantCulture)),
             ("final train loss", string.Create(CultureInfo.InvariantCulture, $"{s.FinalTrainLoss:F4} (mean of the last 10 steps)")),
-            ("final val loss", string.Create(CultureInfo.InvariantCulture, $"{s.FinalValLoss:F4} (perplexity {Math.Exp(s.FinalValLoss):F2})")),
+            ("final val loss", config.Task == RunConfig.Vision
+                ? $"{s.FinalValLoss:F4} (top-1 accuracy {s.FinalValAccuracy:P1})"
+                : $"{s.FinalValLoss:F4} (perplexity {Math.Exp(s.FinalValLoss):F2})"),
         };
         if (s.OptimalValLoss is { } optimum)
             rows.Add(("corpus optimum", string.Create(CultureInfo.InvariantCulture, $"{optimum:F4} (gap {s.FinalValLoss - optimum:F4})")));
         rows.Add(("throughput", string.Create(CultureInfo.InvariantCulture, $"{s.TokensPerS:N0} tokens/s")));
         rows.Add(("time", TrainingDisplay.Duration(s.ElapsedS)));
         foreach (var (key, value) in rows) Console.WriteLine($"{key,-18}{value}");
+    }
+
+    /// <summary>One line describing the model of a config.</summary>
+    public static string Describe(RunConfig config)
+    {
+        var c = config.Connection;
+        return config.Task == RunConfig.Vision
+            ? $"ViT {c.Kind.ToName()} (n = {c.Streams}), {config.Vit.Layers} blocks, d = {config.Vit.DModel}, {config.Vit.ImageSize}×{config.Vit.ImageSize} images in {config.Vit.PatchSize}×{config.Vit.PatchSize} patches"
+            : $"GPT {c.Kind.ToName()} (n = {c.Streams}), {config.Model.Layers} blocks, d = {config.Model.DModel}, context {config.Model.SeqLen}";
     }
 
     /// <summary>First Ctrl+C stops after the current step (and checkpoints it); a second one exits at once.</summary>

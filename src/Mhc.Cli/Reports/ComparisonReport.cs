@@ -72,16 +72,18 @@ static class ComparisonReport
     static ReportDocument Build(RunConfig config, IReadOnlyList<ComparedRun> runs, IReadOnlyList<KindFigures> figures, string baseline,
         string command, List<(string Caption, string File)> charts)
     {
-        var m = config.Model;
         var t = config.Training;
-        var tokens = (long)t.Steps * t.BatchSize * t.GradAccumulation * m.SeqLen;
+        var vision = config.Task == RunConfig.Vision;
+        var perSequence = vision ? config.Vit.Tokens : config.Model.SeqLen;
+        var tokens = (long)t.Steps * t.BatchSize * t.GradAccumulation * perSequence;
+        var layers = vision ? config.Vit.Layers : config.Model.Layers;
         var doc = new ReportDocument()
             .Heading1($"mHC.NET comparison: {string.Join(" vs ", runs.Select(r => r.Kind))}")
-            .Text($"Data: {DataDescription(config)}. Model: {m.Layers} blocks ({2 * m.Layers} sub-layers), d = {m.DModel}, {m.Heads} heads, " +
-                  $"context {m.SeqLen}, n = {m.Connection.Streams} streams for the multi-stream kinds. Training: {t.Steps} steps of {t.BatchSize * t.GradAccumulation} sequences " +
+            .Text($"Data: {DataDescription(config)}. Model: {TrainCommand.Describe(config)} ({2 * layers} sub-layers); n = {config.Connection.Streams} " +
+                  $"streams for the multi-stream kinds. Training: {t.Steps} steps of {t.BatchSize * t.GradAccumulation} {(vision ? "images" : "sequences")} " +
                   $"({tokens:N0} tokens per kind), AdamW ({t.Beta1}, {t.Beta2}), peak learning rate {t.LearningRate:G3} ({t.Schedule}), weight decay {t.WeightDecay}, " +
                   $"gradient clipping {(t.GradClip > 0 ? t.GradClip.ToString("G3") : "off")}, seed {t.Seed}, {Environment.ProcessorCount} CPU cores. " +
-                  $"Every kind saw the same batches. Gains are measured on one fixed validation sequence every {t.DiagnosticsEvery} steps.");
+                  $"Every kind saw the same batches. Gains are measured on one fixed validation {(vision ? "image" : "sequence")} every {t.DiagnosticsEvery} steps.");
         var (header, rows) = MainTable(figures);
         doc.Heading2("Results").Table(header, rows)
             .Text($"Baseline: {baseline}. Gap = final validation loss minus the baseline's (negative is better). Loss spike = largest rise of the training loss " +
@@ -105,8 +107,13 @@ static class ComparisonReport
         return doc;
     }
 
-    static string DataDescription(RunConfig config) =>
-        config.Data.Path is null ? "the built-in binding-chain language (character level, optimum known)" : $"{config.Data.Path} ({config.Data.Tokenizer ?? "gpt2"} tokens)";
+    static string DataDescription(RunConfig config) => (config.Task, config.Data.Path) switch
+    {
+        (RunConfig.Vision, null) => "the built-in shapes set (8 classes by global arrangement)",
+        (RunConfig.Vision, var path) => $"the image folder {path}",
+        (_, null) => "the built-in binding-chain language (character level, optimum known)",
+        (_, var path) => $"{path} ({config.Data.Tokenizer ?? "gpt2"} tokens)",
+    };
 
     static (string[] Header, List<IReadOnlyList<string>> Rows) MainTable(IReadOnlyList<KindFigures> figures)
     {

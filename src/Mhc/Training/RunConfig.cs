@@ -12,8 +12,20 @@ namespace Mhc.Training;
 /// </summary>
 public sealed record RunConfig
 {
-    /// <summary>The model (JSON section <c>model</c>).</summary>
+    /// <summary>Value of <see cref="Task"/> for next-token prediction with a <see cref="GptConfig">GPT</see>.</summary>
+    public const string Language = "language";
+
+    /// <summary>Value of <see cref="Task"/> for image classification with a <see cref="VitConfig">ViT</see>.</summary>
+    public const string Vision = "vision";
+
+    /// <summary><c>language</c> (section <c>model</c> is used) or <c>vision</c> (section <c>vit</c> is used).</summary>
+    public string Task { get; init; } = Language;
+
+    /// <summary>The language model (JSON section <c>model</c>).</summary>
     public GptConfig Model { get; init; } = new();
+
+    /// <summary>The vision model (JSON section <c>vit</c>).</summary>
+    public VitConfig Vit { get; init; } = new();
 
     /// <summary>Optimisation (JSON section <c>training</c>).</summary>
     public TrainingOptions Training { get; init; } = new();
@@ -32,12 +44,27 @@ public sealed record RunConfig
         Converters = { new ConnectionKindConverter() },
     };
 
-    /// <summary>Validates every section.</summary>
+    /// <summary>The connection options of the active model.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public ConnectionOptions Connection => Task == Vision ? Vit.Connection : Model.Connection;
+
+    /// <summary>This config with the active model's connection options replaced.</summary>
+    /// <param name="connection">New connection options.</param>
+    public RunConfig WithConnection(ConnectionOptions connection) => Task == Vision
+        ? this with { Vit = Vit with { Connection = connection } }
+        : this with { Model = Model with { Connection = connection } };
+
+    /// <summary>Validates the task, its model section, training and data.</summary>
     public void Validate()
     {
-        (Model ?? throw new ArgumentException("config section 'model' is missing.")).Validate();
+        if (Task is not (Language or Vision))
+            throw new ArgumentException($"task = '{Task}' is unknown: allowed {Language}, {Vision}.", nameof(Task));
+        if (Task == Vision)
+            (Vit ?? throw new ArgumentException("config section 'vit' is missing.")).Validate();
+        else
+            (Model ?? throw new ArgumentException("config section 'model' is missing.")).Validate();
         (Training ?? throw new ArgumentException("config section 'training' is missing.")).Validate();
-        (Data ?? throw new ArgumentException("config section 'data' is missing.")).Validate();
+        (Data ?? throw new ArgumentException("config section 'data' is missing.")).Validate(Task);
     }
 
     /// <summary>Reads and validates a config file; errors name the file and the offending key.</summary>

@@ -1,0 +1,162 @@
+using Mhc.Connections;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Mhc.Models;
+
+/// <summary>
+/// Shape of a Vision Transformer classifier. JSON keys are the snake_case property names
+/// (<c>image_size</c>, <c>patch_size</c>, …), under the run config's <c>vit</c> section.
+/// </summary>
+public sealed record VitConfig
+{
+    /// <summary>Input images are square, this many pixels a side.</summary>
+    public int ImageSize { get; init; } = 32;
+
+    /// <summary>Patch side; must divide the image size.</summary>
+    public int PatchSize { get; init; } = 4;
+
+    /// <summary>Image channels (3 = RGB).</summary>
+    public int Channels { get; init; } = 3;
+
+    /// <summary>Number of classes; set from the dataset when training.</summary>
+    public int Classes { get; init; } = 8;
+
+    /// <summary>Model width d.</summary>
+    public int DModel { get; init; } = 128;
+
+    /// <summary>Transformer blocks (two sub-layers each).</summary>
+    public int Layers { get; init; } = 4;
+
+    /// <summary>Attention heads.</summary>
+    public int Heads { get; init; } = 4;
+
+    /// <summary>SwiGLU hidden width; 0 = default.</summary>
+    public int MlpHidden { get; init; }
+
+    /// <summary>Dropout on attention weights and branch outputs while training.</summary>
+    public double Dropout { get; init; }
+
+    /// <summary><c>cls</c> (a learned class token) or <c>mean</c> (average of the patch tokens) feeds the head.</summary>
+    public string Pooling { get; init; } = "cls";
+
+    /// <summary>The residual scheme around every sub-layer.</summary>
+    public ConnectionOptions Connection { get; init; } = new();
+
+    /// <summary>Patches per image.</summary>
+    public int Patches => ImageSize / PatchSize * (ImageSize / PatchSize);
+
+    /// <summary>Sequence length the transformer sees (patches, plus the class token).</summary>
+    public int Tokens => Patches + (Pooling == "cls" ? 1 : 0);
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid value and its allowed range.</summary>
+    public void Validate()
+    {
+        static void Require(bool ok, string key, object value, string range)
+        {
+            if (!ok) throw new ArgumentException($"vit.{key} = {value} is out of range: allowed {range}.", key);
+        }
+        Require(ImageSize >= 1, "image_size", ImageSize, ">= 1");
+        Require(PatchSize >= 1 && ImageSize % PatchSize == 0, "patch_size", PatchSize, $"a divisor of image_size = {ImageSize}");
+        Require(Channels >= 1, "channels", Channels, ">= 1");
+        Require(Classes >= 2, "classes", Classes, ">= 2");
+        Require(DModel >= 2, "d_model", DModel, ">= 2");
+        Require(Layers >= 1, "layers", Layers, ">= 1");
+        Require(Heads >= 1 && DModel % Heads == 0, "d_model", DModel, $"a multiple of heads = {Heads}");
+        Require(MlpHidden >= 0, "mlp_hidden", MlpHidden, ">= 0 (0 = default)");
+        Require(Dropout is >= 0 and < 1, "dropout", Dropout, "[0, 1)");
+        Require(Pooling is "cls" or "mean", "pooling", Pooling, "cls, mean");
+        (Connection ?? throw new ArgumentException("vit.connection is missing.", "connection")).Validate();
+    }
+}
+
+/// <summary>
+/// A Vision Transformer whose every sub-layer is wrapped by a <see cref="Connection"/>, with the same
+/// blocks as <see cref="Gpt"/>: patch embedding (+ class token) + learned positions → <see cref="Streams.Expand"/>
+/// → blocks of (attention, MLP), not causal → <see cref="Streams.Collapse"/> → RMSNorm → pooling → head.
+/// </summary>
+public sealed class Vit : nn.Module<Tensor, Tensor>
+{
+    readonly PatchEmbedding patch_embedding;
+    readonly Parameter? cls_token;
+    readonly Parameter position_embedding;
+    readonly ModuleList<TransformerBlock> blocks;
+    readonly RmsNorm final_norm;
+    readonly Linear head;
+
+    /// <summary>Builds the model (normal 0.02 initialisation, output projections scaled by depth).</summary>
+    /// <param name="config">Model shape; validated here.</param>
+    public Vit(VitConfig config) : base("vit")
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        Config = config;
+        patch_embedding = new PatchEmbedding(config.Channels, config.PatchSize, config.DModel);
+        using (no_grad())
+        {
+            if (config.Pooling == "cls") cls_token = new Parameter(randn(1, 1, config.DModel) * 0.02);
+            position_embedding = new Parameter(randn(1, config.Tokens, config.DModel) * 0.02);
+        }
+        blocks = new ModuleList<TransformerBlock>(Enumerable.Range(0, config.Layers)
+            .Select(b => new TransformerBlock(b, config.Layers, config.DModel, config.Heads, config.MlpHidden,
+                causal: false, maxPositions: 0, config.Dropout, config.Connection))
+            .ToArray());
+        final_norm = new RmsNorm(config.DModel);
+        head = nn.Linear(config.DModel, config.Classes);
+        using (no_grad())
+        {
+            head.weight!.normal_(0, 0.02);
+            head.bias!.zero_();
+        }
+        RegisterComponents();
+    }
+
+    /// <summary>The configuration this model was built from.</summary>
+    public VitConfig Config { get; }
+
+    /// <summary>Every sub-layer's connection in order.</summary>
+    public IReadOnlyList<Connection> Connections => blocks.SelectMany(b => new[] { b.Attention!, b.Mlp! }).ToList();
+
+    /// <summary>Class logits <c>[B, classes]</c> for images <c>[B, C, H, W]</c>.</summary>
+    /// <param name="images">Normalised images.</param>
+    public override Tensor forward(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        var x = Embed(images);
+        foreach (var block in blocks) x = block.call(x);
+        var h = final_norm.call(Streams.Collapse(x));                  // [B, T, d]
+        var pooled = Config.Pooling == "cls" ? h.select(1, 0) : h.mean([1]);
+        return head.call(pooled).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Mean cross-entropy of <paramref name="labels"/> given <paramref name="images"/>.</summary>
+    /// <param name="images">Images <c>[B, C, H, W]</c>.</param>
+    /// <param name="labels">Classes <c>[B]</c>, int64.</param>
+    public Tensor Loss(Tensor images, Tensor labels)
+    {
+        using var logits = call(images);
+        return nn.functional.cross_entropy(logits, labels);
+    }
+
+    /// <summary>The stream state entering every sub-layer, then the final state: 2·layers + 1 tensors <c>[B, T, n, d]</c>.</summary>
+    /// <param name="images">Images <c>[B, C, H, W]</c>.</param>
+    public IReadOnlyList<Tensor> StreamStates(Tensor images)
+    {
+        var states = new List<Tensor> { Embed(images) };
+        foreach (var connection in Connections) states.Add(connection.call(states[^1]));
+        return states;
+    }
+
+    Tensor Embed(Tensor images)
+    {
+        var c = Config;
+        if (images.dim() != 4 || images.size(1) != c.Channels || images.size(2) != c.ImageSize || images.size(3) != c.ImageSize)
+            throw new ArgumentException($"Vit expects images [B, {c.Channels}, {c.ImageSize}, {c.ImageSize}]; got [{string.Join(", ", images.shape)}].", nameof(images));
+        using var scope = NewDisposeScope();
+        var tokens = patch_embedding.call(images);                      // [B, P, d]
+        if (cls_token is not null) tokens = cat([cls_token.expand(images.size(0), 1, c.DModel), tokens], 1);
+        var h = tokens + position_embedding;                             // [B, T, d]
+        return Streams.Expand(h, c.Connection.Streams).MoveToOuterDisposeScope();
+    }
+}

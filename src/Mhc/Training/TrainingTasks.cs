@@ -1,0 +1,31 @@
+using Mhc.Connections;
+
+namespace Mhc.Training;
+
+/// <summary>A task whose data is loaded and whose config is resolved against it (vocabulary, classes).</summary>
+/// <param name="Config">The config with data-dependent values filled in.</param>
+/// <param name="DataDescription">What the data is, for reports.</param>
+/// <param name="Create">Builds a fresh task (model and batches) over the loaded data.</param>
+public sealed record PreparedTask(RunConfig Config, string DataDescription, Func<RunConfig, ITrainingTask> Create);
+
+/// <summary>Loads a run's data once and builds its tasks: the language model or the vision model.</summary>
+public static class TrainingTasks
+{
+    /// <summary>Loads the data of <paramref name="config"/> and resolves the model's data-dependent sizes.</summary>
+    /// <param name="config">Run configuration (validated here).</param>
+    /// <param name="cacheDirectory">Where tokenised text is cached (null = no cache).</param>
+    public static PreparedTask Prepare(RunConfig config, string? cacheDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        if (config.Task == RunConfig.Vision)
+        {
+            var images = config.Data.LoadImages(config.Vit.ImageSize);
+            var resolved = config with { Vit = config.Vit with { Classes = images.ClassNames.Count, Channels = images.Channels } };
+            return new PreparedTask(resolved, images.Description, c => new VisionTask(c, images));
+        }
+        var corpus = config.Data.Load(config.Model.SeqLen, cacheDirectory);
+        var language = config with { Model = config.Model with { VocabSize = corpus.VocabSize } };
+        return new PreparedTask(language, corpus.Description, c => new LanguageModelTask(c, corpus));
+    }
+}
