@@ -21,10 +21,11 @@ static class BenchCommand
         var steps = new Option<int?>("--steps") { Description = "Timed steps per kind (default 10)." };
         var kinds = new Option<string>("--kinds") { Description = "Comma-separated kinds among plain, residual, hc-static, hc, mhc.", DefaultValueFactory = _ => "plain,residual,hc,mhc" };
         var reference = new Option<bool>("--reference") { Description = "Time the reference (unfused) connection path." };
+        var recompute = new Option<bool>("--recompute") { Description = "Time hc and mhc with recomputation (memory for time)." };
         var json = new Option<bool>("--json") { Description = "Print only JSON on stdout (progress goes to stderr)." };
         var command = new Command("bench", "Time training steps of plain, residual, HC and mHC models side by side (interleaved, one process).")
         {
-            preset, dModel, layers, heads, seq, batch, streams, threads, steps, kinds, reference, json,
+            preset, dModel, layers, heads, seq, batch, streams, threads, steps, kinds, reference, recompute, json,
         };
         command.SetAction(parse => CliErrors.Run(parse.GetValue(GlobalOptions.Verbose), () =>
         {
@@ -45,7 +46,9 @@ static class BenchCommand
                 Threads = parse.GetValue(threads) ?? basis.Threads,
                 Steps = parse.GetValue(steps) ?? basis.Steps,
                 Reference = parse.GetValue(reference),
+                Recompute = parse.GetValue(recompute),
             };
+            if (config.Reference && config.Recompute) throw new ArgumentException("--recompute applies to the fused path; drop --reference.");
             Validate(config);
             var kindList = parse.GetValue(kinds)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             foreach (var k in kindList)
@@ -83,7 +86,7 @@ static class BenchCommand
     static void Print(BenchConfig c, List<BenchResult> results)
     {
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"d_model {c.DModel}, {c.Layers} blocks, {c.Heads} heads, seq {c.Seq}, batch {c.Batch}, n = {c.Streams}, {c.Threads} threads, {c.Steps} interleaved steps per kind{(c.Reference ? ", reference path" : "")}"));
+            $"d_model {c.DModel}, {c.Layers} blocks, {c.Heads} heads, seq {c.Seq}, batch {c.Batch}, n = {c.Streams}, {c.Threads} threads, {c.Steps} interleaved steps per kind{(c.Reference ? ", reference path" : "")}{(c.Recompute ? ", recomputation" : "")}"));
         Console.WriteLine($"{"kind",-10} {"median ms",10} {"ratio",7} {"min–max",15} {"tokens/s",10} {"peak MB",9}");
         foreach (var r in results)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -25,10 +25,11 @@ sealed class RunOptions
     public readonly Option<int?> Seed = new("--seed") { Description = "Seed of initialisation, batch order and dropout." };
     public readonly Option<int?> Threads = new("--threads") { Description = "CPU threads (0 = all cores)." };
     public readonly Option<bool> SkipNonFinite = new("--skip-nonfinite") { Description = "Skip steps whose loss or gradient is NaN/Inf instead of stopping." };
+    public readonly Option<bool> Recompute = new("--recompute") { Description = "Keep only every L_r-th stream state and the branch outputs; recompute the rest in backward (less memory, more time)." };
     public readonly Option<int?> DiagnosticsEvery = new("--diagnostics-every") { Description = "Measure gains and coefficient statistics every N steps into metrics.jsonl (default 10; 0 = at evaluations only)." };
 
     public IEnumerable<Option> All =>
-        [Config, Task, Data, Tokenizer, Streams, Layers, DModel, Heads, SeqLen, BatchSize, LearningRate, Steps, Seed, Threads, SkipNonFinite, DiagnosticsEvery];
+        [Config, Task, Data, Tokenizer, Streams, Layers, DModel, Heads, SeqLen, BatchSize, LearningRate, Steps, Seed, Threads, SkipNonFinite, Recompute, DiagnosticsEvery];
 
     /// <summary>
     /// The config file if given, else <paramref name="basis"/> (a resumed run's stored config or a preset), else
@@ -46,6 +47,7 @@ sealed class RunOptions
     {
         config = config with { Task = parse.GetValue(Task) ?? config.Task };
         var connection = WithKind(config.Connection, kind, parse.GetValue(Streams));
+        if (parse.GetValue(Recompute)) connection = connection with { Recompute = true };
         if (config.Task == RunConfig.Vision)
         {
             if (parse.GetValue(SeqLen) is not null)
@@ -100,13 +102,15 @@ sealed class RunOptions
     }
 
     /// <summary>
-    /// The connection options for <paramref name="kind"/>: residual always has one stream; a multi-stream
-    /// kind keeps the configured count, or 4 when coming from residual, unless <paramref name="streams"/> is given.
+    /// The connection options for <paramref name="kind"/>: residual always has one stream (--streams applies to
+    /// hc and mhc); a multi-stream kind takes <paramref name="streams"/>, else keeps the configured count, or 4
+    /// when coming from residual.
     /// </summary>
     public static ConnectionOptions WithKind(ConnectionOptions current, ConnectionKind? kind, int? streams)
     {
         var target = kind ?? current.Kind;
-        var n = streams ?? (target == ConnectionKind.Residual ? 1 : current.Kind == ConnectionKind.Residual ? new ConnectionOptions().Streams : current.Streams);
+        var n = target == ConnectionKind.Residual ? 1
+            : streams ?? (current.Kind == ConnectionKind.Residual ? new ConnectionOptions().Streams : current.Streams);
         return current with { Kind = target, Streams = n };
     }
 }

@@ -62,12 +62,15 @@ public class FusedKernelTests
         var parameters = new[] { tensor(0.7), tensor(-1.3), tensor(0.9), randn(n, dtype: ScalarType.Float64), randn(n, dtype: ScalarType.Float64), randn([n, n], ScalarType.Float64) }
             .Select(t => t.requires_grad_(true)).ToArray();
         var weights = new[] { randn([3, 5, n], ScalarType.Float64), randn([3, 5, n], ScalarType.Float64), randn([3, 5, n, n], ScalarType.Float64) };
+        List<double[]> fusedValues, fusedGrads;
 
-        var (pre, post, res) = ManifoldCoefficientsFunction.Apply(projected, parameters[0], parameters[1], parameters[2], parameters[3], parameters[4], parameters[5], iterations);
-        ((pre * weights[0]).sum() + (post * weights[1]).sum() + (res * weights[2]).sum()).backward();
-        var fusedValues = new[] { pre, post, res }.Select(Reference.Values).ToList();
-        var fusedGrads = new[] { projected }.Concat(parameters).Select(t => Reference.Values(t.grad!)).ToList();
-        foreach (var t in new[] { projected }.Concat(parameters)) t.grad!.zero_();
+        using (no_grad())
+        {
+            var (pre, post, res) = ManifoldCoefficientKernels.Forward(projected, parameters, iterations);
+            var (gProjected, gParameters) = ManifoldCoefficientKernels.Backward(projected, parameters, pre, post, weights[0], weights[1], weights[2], iterations);
+            fusedValues = new[] { pre, post, res }.Select(Reference.Values).ToList();
+            fusedGrads = gParameters.Prepend(gProjected).Select(Reference.Values).ToList();
+        }
 
         var refPre = (parameters[0] * projected.narrow(-1, 0, n) + parameters[3]).sigmoid();
         var refPost = (parameters[1] * projected.narrow(-1, n, n) + parameters[4]).sigmoid() * 2;
@@ -96,13 +99,17 @@ public class FusedKernelTests
                 set_num_threads(threads);
                 manual_seed(63);
                 const int n = 4;
-                using var projected = randn([4, 300, n * n + 2 * n]).requires_grad_(true);
-                var parameters = new[] { tensor(0.5f), tensor(0.5f), tensor(0.5f), randn(n), randn(n), randn(n, n) }.Select(t => t.requires_grad_(true)).ToArray();
-                var (pre, post, res) = ManifoldCoefficientsFunction.Apply(projected, parameters[0], parameters[1], parameters[2], parameters[3], parameters[4], parameters[5], 20);
-                using var x = randn(4, 300, n, 64).requires_grad_(true);
-                using var y = randn(4, 300, 64).requires_grad_(true);
-                using (var loss = StreamWriteFunction.Apply(x, res, post, y).square().sum() + StreamReadFunction.Apply(x, pre).square().sum()) loss.backward();
-                return parameters.Append(projected).Append(x).Append(y).SelectMany(t => Reference.Values(t.grad!)).ToArray();
+                using var _ = no_grad();
+                var projected = randn([4, 300, n * n + 2 * n]);
+                var parameters = new[] { tensor(0.5f), tensor(0.5f), tensor(0.5f), randn(n), randn(n), randn(n, n) };
+                var (pre, post, res) = ManifoldCoefficientKernels.Forward(projected, parameters, 20);
+                var (gProjected, gParameters) = ManifoldCoefficientKernels.Backward(projected, parameters, pre, post, randn_like(pre), randn_like(post), randn_like(res), 20);
+                var x = randn(4, 300, n, 64);
+                var y = randn(4, 300, 64);
+                var (gx, gres, gpost, gy) = StreamMixing.WriteBackward(x, res, post, y, randn_like(x));
+                var gpre = StreamMixing.ReadBackward(x, pre, randn_like(y), gx);
+                return gParameters.Append(gProjected).Append(gx).Append(gres).Append(gpost).Append(gy).Append(gpre)
+                    .Append(StreamMixing.Write(x, res, post, y)).Append(StreamMixing.Read(x, pre)).SelectMany(Reference.Values).ToArray();
             }
             Assert.Equal(Run(1), Run(2));
         }

@@ -101,26 +101,40 @@ public abstract class Connection : nn.Module<Tensor, Tensor>
     /// <param name="x">Stream state <c>[B, T, n, d]</c>, already checked.</param>
     protected virtual Tensor Update(Tensor x)
     {
+        if (CanFuse(x))
+        {
+            if (is_grad_enabled()) return ConnectionChainFunction.Apply(x, [this], recompute: false);
+            using var fusedScope = NewDisposeScope();
+            var state = x.contiguous();
+            using var c = FusedCoefficients(state, withGraph: false);
+            var y = branch.call(StreamMixing.Read(state, c.Pre));
+            return StreamMixing.Write(state, c.Res, c.Post, y.contiguous()).MoveToOuterDisposeScope();
+        }
         using var scope = NewDisposeScope();
         using var m = ComputeCoefficients(x);
         var pre = m.Pre.to(x.dtype);
         var post = m.Post.to(x.dtype);
         var res = m.Res.to(x.dtype);
-        Tensor output;
-        if (UseKernels(x))
-        {
-            // One pass over the state to read the branch input, one to merge residual and branch output.
-            var y = branch.call(StreamReadFunction.Apply(x, pre));
-            output = StreamWriteFunction.Apply(x, res, post, y);
-        }
-        else
-        {
-            var u = pre.unsqueeze(-2).matmul(x).squeeze(-2);      // [B, T, d]
-            var y = branch.call(u);                                // [B, T, d]
-            output = res.matmul(x) + post.unsqueeze(-1) * y.unsqueeze(-2);
-        }
+        var u = pre.unsqueeze(-2).matmul(x).squeeze(-2);          // [B, T, d]
+        var yRef = branch.call(u);                                 // [B, T, d]
+        var output = res.matmul(x) + post.unsqueeze(-1) * yRef.unsqueeze(-2);
         return output.MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Whether the fused path runs for this state: the option is on and the state and this connection's
+    /// parameters are CPU tensors in float32 or float64. Otherwise the reference path runs (same math).
+    /// </summary>
+    /// <param name="x">Stream state.</param>
+    internal virtual bool CanFuse(Tensor x) => Options.Fused && CpuTensor.Supports([x, .. FusedParameters]);
+
+    /// <summary>Parameters whose gradients <see cref="Kernels.FusedCoefficients.Backward"/> returns (the rest get theirs through autograd).</summary>
+    internal virtual IReadOnlyList<Tensor> FusedParameters => [];
+
+    /// <summary>The coefficients for the fused path; by default the ordinary coefficient code on a leaf copy of the state.</summary>
+    /// <param name="x">Contiguous stream state.</param>
+    /// <param name="withGraph">Whether a backward will follow.</param>
+    internal virtual FusedCoefficients FusedCoefficients(Tensor x, bool withGraph) => GraphCoefficients.Of(ComputeCoefficients, x, withGraph);
 
     /// <summary>Whether the fused kernels run for these tensors (option on; CPU; float32 or float64).</summary>
     /// <param name="tensors">The tensors the kernel would read.</param>
@@ -135,7 +149,7 @@ public abstract class Connection : nn.Module<Tensor, Tensor>
     protected static ScalarType CoefficientType(Tensor x) =>
         x.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
 
-    void CheckState(Tensor x)
+    internal void CheckState(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
         var n = Streams;

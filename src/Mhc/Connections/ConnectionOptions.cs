@@ -31,6 +31,13 @@ public sealed record ConnectionOptions
     /// </summary>
     public bool Fused { get; init; } = true;
 
+    /// <summary>
+    /// Trade compute for memory on the fused path: keep only the stream state every L_r sub-layers and the
+    /// branch outputs, and recompute the connections' intermediates in backward (mHC paper §4.3;
+    /// L_r = round(√(n·L/(n + 2))), see <see cref="ConnectionChain.RecomputeSegment"/>). Same results.
+    /// </summary>
+    public bool Recompute { get; init; }
+
     /// <summary>Options for the baseline: one stream, plain Pre-Norm residual.</summary>
     public static ConnectionOptions Residual { get; } = new() { Kind = ConnectionKind.Residual, Streams = 1 };
 

@@ -54,6 +54,52 @@ public sealed class ManifoldHyperConnection : Connection
         RegisterComponents();
     }
 
+    /// <inheritdoc/>
+    internal override IReadOnlyList<Tensor> FusedParameters => [phi, alpha_pre, alpha_post, alpha_res, bias_pre, bias_post, bias_res];
+
+    /// <inheritdoc/>
+    internal override FusedCoefficients FusedCoefficients(Tensor x, bool withGraph)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var (b, t, n) = (x.size(0), x.size(1), Streams);
+        var v = x.reshape(b * t, n * DModel);                                     // [N, n·d]
+        // RMS from one reduction pass; the division is applied after the matmul: (vφ)/rms(v).
+        var scale = (linalg.vector_norm(v, dims: [-1], keepdim: true).square() / (n * DModel)).add(RmsEpsilon).rsqrt();   // [N, 1]
+        var raw = v.matmul(phi);                                                  // [N, n² + 2n]
+        var projected = raw * scale;
+        var gates = FusedParameters.Skip(1).ToList();
+        var (pre, post, res) = ManifoldCoefficientKernels.Forward(projected, gates, Options.SinkhornIterations);
+        var result = new ManifoldCoefficients(this, pre.view(b, t, n), post.view(b, t, n), res.view(b, t, n, n), v.alias(), raw, scale, projected, gates);
+        foreach (var tensor in result.Tensors) tensor.MoveToOuterDisposeScope();
+        return result;
+    }
+
+    /// <summary>mHC's fused coefficients with a hand-written backward that adds into one state gradient.</summary>
+    sealed class ManifoldCoefficients(ManifoldHyperConnection owner, Tensor pre, Tensor post, Tensor res,
+        Tensor v, Tensor raw, Tensor scale, Tensor projected, IReadOnlyList<Tensor> gates) : FusedCoefficients(pre, post, res)
+    {
+        public IEnumerable<Tensor> Tensors => Owned();
+
+        protected override IEnumerable<Tensor> Owned() => base.Owned().Concat([v, raw, scale, projected]);
+
+        public override IReadOnlyList<Tensor?> Backward(Tensor x, Tensor gPre, Tensor gPost, Tensor gRes, Tensor gx)
+        {
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            var (gProjected, gGates) = ManifoldCoefficientKernels.Backward(projected, gates, Pre, Post,
+                gPre.contiguous(), gPost.contiguous(), gRes.contiguous(), owner.Options.SinkhornIterations);
+            var gRaw = gProjected * scale;                                        // projected = raw · scale
+            var gScale = (gProjected * raw).sum(-1, keepdim: true);
+            var gPhi = v.t().matmul(gRaw);
+            var gv = gx.view(v.shape);
+            gv.addmm_(gRaw, owner.phi.t());                                       // ∂/∂v of v·φ, added in place
+            // scale = (|v|²/nd + ε)^(−1/2): ∂scale/∂v = −scale³ v / nd.
+            gv.addcmul_(v, gScale * scale.pow(3), -1.0 / v.size(1));
+            return [gPhi.MoveToOuterDisposeScope(), .. gGates.Select(g => g.MoveToOuterDisposeScope())];
+        }
+    }
+
     /// <summary>
     /// The logits H_res is projected from, <c>α_res · mat(v'φ_res) + b_res</c> <c>[B, T, n, n]</c>: diagnostics
     /// read them to see whether Sinkhorn's input is saturated (entries far below their row's maximum stop learning).
@@ -99,14 +145,11 @@ public sealed class ManifoldHyperConnection : Connection
         var n = Streams;
         var (b, t) = (x.size(0), x.size(1));
         var v = x.to(CoefficientType(x)).reshape(b, t, n * DModel);              // [B, T, n·d]
-        if (UseKernels(v, phi))
+        if (!is_grad_enabled() && UseKernels(v, phi))
         {
-            // RMS from one reduction pass; the division is applied after the matmul: (vφ)/rms(v).
-            var norm = linalg.vector_norm(v, dims: [-1], keepdim: true);
-            var scale = (norm.square() / (n * DModel)).add(RmsEpsilon).rsqrt();
-            var (fusedPre, fusedPost, fusedRes) = ManifoldCoefficientsFunction.Apply(v.matmul(phi) * scale,
-                alpha_pre, alpha_post, alpha_res, bias_pre, bias_post, bias_res, Options.SinkhornIterations);
-            return new Mixing(fusedPre.MoveToOuterDisposeScope(), fusedPost.MoveToOuterDisposeScope(), fusedRes.MoveToOuterDisposeScope());
+            // Without a backward to feed, report exactly what the fused forward applies.
+            using var fused = FusedCoefficients(x.contiguous(), withGraph: false);
+            return new Mixing(fused.Pre.alias().MoveToOuterDisposeScope(), fused.Post.alias().MoveToOuterDisposeScope(), fused.Res.alias().MoveToOuterDisposeScope());
         }
         var projected = Project(v);                                              // [B, T, n² + 2n]
         var pre = (alpha_pre * projected.narrow(-1, 0, n) + bias_pre).sigmoid();

@@ -39,6 +39,9 @@ public sealed class ResidualConnection : Connection
     }
 
     /// <inheritdoc/>
+    internal override bool CanFuse(Tensor x) => false;
+
+    /// <inheritdoc/>
     protected override Tensor Update(Tensor x)
     {
         using var u = x.squeeze(-2);

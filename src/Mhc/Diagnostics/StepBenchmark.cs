@@ -42,6 +42,9 @@ public sealed record BenchConfig
     /// <summary>Use the reference (unfused) connection path.</summary>
     public bool Reference { get; init; }
 
+    /// <summary>Recompute the connections' intermediates in backward (fused path only).</summary>
+    public bool Recompute { get; init; }
+
     /// <summary>The R2: d = 1024, 16 heads, batch 4.</summary>
     public static BenchConfig R2 { get; } = new() { DModel = 1024, Heads = 16, Batch = 4 };
 }
@@ -129,7 +132,7 @@ public static class StepBenchmark
             var gpt = new GptConfig
             {
                 VocabSize = config.Vocab, DModel = config.DModel, Layers = config.Layers, Heads = config.Heads, SeqLen = config.Seq,
-                Connection = connection with { Fused = !config.Reference },
+                Connection = connection with { Fused = !config.Reference, Recompute = config.Recompute && kind is not ("plain" or "residual") },
             };
             manual_seed(1);
             model = new Gpt(gpt, plain: kind == "plain");

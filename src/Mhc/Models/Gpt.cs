@@ -114,7 +114,10 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var x = Embed(ids);
-        foreach (var block in blocks) x = block.call(x);
+        if (Plain)
+            foreach (var block in blocks) x = block.call(x);
+        else
+            x = ConnectionChain.Forward(Connections, x);   // one chain, so recomputation segments can span blocks
         return Head(x).MoveToOuterDisposeScope();
     }
 

@@ -63,11 +63,7 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
     /// <inheritdoc/>
     public override Tensor forward(Tensor x)
     {
-        if (attn_conn is not null)
-        {
-            using var afterAttention = attn_conn.call(x);
-            return mlp_conn!.call(afterAttention);
-        }
+        if (attn_conn is not null) return ConnectionChain.Forward([attn_conn, mlp_conn!], x);
         using var scope = NewDisposeScope();
         var h = x + attn!.call(x);
         return (h + mlp!.call(h)).MoveToOuterDisposeScope();

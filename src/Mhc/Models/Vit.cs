@@ -123,8 +123,7 @@ public sealed class Vit : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor images)
     {
         using var scope = NewDisposeScope();
-        var x = Embed(images);
-        foreach (var block in blocks) x = block.call(x);
+        var x = ConnectionChain.Forward(Connections, Embed(images));
         var h = final_norm.call(Streams.Collapse(x));                  // [B, T, d]
         var pooled = Config.Pooling == "cls" ? h.select(1, 0) : h.mean([1]);
         return head.call(pooled).MoveToOuterDisposeScope();

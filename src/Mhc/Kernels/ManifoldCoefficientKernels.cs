@@ -1,58 +1,51 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Numerics;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Mhc.Kernels;
 
 /// <summary>
-/// mHC's coefficient non-linearities in one custom function (mHC paper §4.3, fused kernels): from the
+/// mHC's coefficient non-linearities as one kernel (mHC paper §4.3, fused kernels): from the
 /// RMS-normalised projection <c>p = [p_pre | p_post | p_res]</c> of each token,
 /// <c>H_pre = sigmoid(α_pre p_pre + b_pre)</c>, <c>H_post = 2 sigmoid(α_post p_post + b_post)</c>,
 /// <c>H_res = Sinkhorn(α_res mat(p_res) + b_res)</c>. The backward recomputes the Sinkhorn iterations per
-/// token instead of keeping 40 intermediate tensors alive. CPU, float32/float64.
+/// token instead of keeping 40 intermediate tensors alive. CPU, float32/float64, contiguous inputs.
 /// </summary>
-sealed class ManifoldCoefficientsFunction : autograd.MultiTensorFunction<ManifoldCoefficientsFunction>
+static class ManifoldCoefficientKernels
 {
     const long Chunk = 64;
 
-    public override string Name => "MhcManifoldCoefficients";
-
-    /// <summary>(pre [..., n], post [..., n], res [..., n, n]) from projected [..., n² + 2n].</summary>
-    public static (Tensor Pre, Tensor Post, Tensor Res) Apply(Tensor projected, Tensor alphaPre, Tensor alphaPost, Tensor alphaRes,
-        Tensor biasPre, Tensor biasPost, Tensor biasRes, int iterations)
+    /// <summary>
+    /// (pre [..., n], post [..., n], res [..., n, n]) from projected [..., n² + 2n] and the parameters
+    /// (α_pre, α_post, α_res as 0-dim tensors, b_pre [n], b_post [n], b_res [n, n]).
+    /// </summary>
+    public static (Tensor Pre, Tensor Post, Tensor Res) Forward(Tensor projected, IReadOnlyList<Tensor> parameters, int iterations)
     {
-        var outputs = apply(projected, alphaPre, alphaPost, alphaRes, biasPre, biasPost, biasRes, iterations);
-        return (outputs[0], outputs[1], outputs[2]);
-    }
-
-    public override List<Tensor> forward(autograd.AutogradContext ctx, params object[] vars)
-    {
-        var inputs = Enumerable.Range(0, 7).Select(i => ((Tensor)vars[i]).contiguous()).ToArray();
-        var iterations = (int)vars[7];
-        var n = (int)inputs[4].size(0);
-        var leading = inputs[0].shape[..^1];
-        var pre = empty([.. leading, n], inputs[0].dtype);
-        var post = empty([.. leading, n], inputs[0].dtype);
-        var res = empty([.. leading, n, n], inputs[0].dtype);
-        ctx.save_for_backward([.. inputs, pre, post]);
-        ctx.save_data("iterations", iterations);
+        var n = (int)parameters[3].size(0);
+        var leading = projected.shape[..^1];
+        var pre = empty([.. leading, n], projected.dtype);
+        var post = empty([.. leading, n], projected.dtype);
+        var res = empty([.. leading, n, n], projected.dtype);
+        Tensor[] inputs = [projected, .. parameters];
         if (pre.dtype == ScalarType.Float32) Forward<float>(inputs, pre, post, res, n, iterations);
         else Forward<double>(inputs, pre, post, res, n, iterations);
-        return [pre, post, res];
+        return (pre, post, res);
     }
 
-    public override List<Tensor> backward(autograd.AutogradContext ctx, List<Tensor> grads)
+    /// <summary>
+    /// Gradients of the projection and of the six parameters (in <see cref="Forward"/>'s order) from the
+    /// gradients of pre, post and res; <paramref name="pre"/> and <paramref name="post"/> are the forward outputs.
+    /// </summary>
+    public static (Tensor Projected, Tensor[] Parameters) Backward(Tensor projected, IReadOnlyList<Tensor> parameters, Tensor pre, Tensor post,
+        Tensor gPre, Tensor gPost, Tensor gRes, int iterations)
     {
-        var saved = ctx.get_saved_variables();
-        var iterations = (int)ctx.get_data("iterations");
-        var n = (int)saved[4].size(0);
-        var (gPre, gPost, gRes) = (grads[0].contiguous(), grads[1].contiguous(), grads[2].contiguous());
-        List<Tensor> result = saved[0].dtype == ScalarType.Float32
+        var n = (int)parameters[3].size(0);
+        List<Tensor> saved = [projected, .. parameters, pre, post];
+        var grads = projected.dtype == ScalarType.Float32
             ? Backward<float>(saved, gPre, gPost, gRes, n, iterations)
             : Backward<double>(saved, gPre, gPost, gRes, n, iterations);
-        result.Add(null!);   // iterations is not a tensor
-        return result;
+        return (grads[0], grads[1..].ToArray());
     }
 
     static void Forward<T>(Tensor[] inputs, Tensor pre, Tensor post, Tensor res, int n, int iterations) where T : unmanaged, IFloatingPointIeee754<T>
@@ -65,7 +58,9 @@ sealed class ManifoldCoefficientsFunction : autograd.MultiTensorFunction<Manifol
             ReadOnlySpan<T> p = CpuTensor.Span<T>(inputs[0]), bPre = CpuTensor.Span<T>(inputs[4]), bPost = CpuTensor.Span<T>(inputs[5]), bRes = CpuTensor.Span<T>(inputs[6]);
             Span<T> outPre = CpuTensor.Span<T>(pre), outPost = CpuTensor.Span<T>(post), outRes = CpuTensor.Span<T>(res);
             var count = (int)(t1 - t0);
-            var logits = new T[count * n * n];
+            // Scratch from the shared pools: a step would otherwise allocate megabytes of garbage.
+            var logits = ArrayPool<T>.Shared.Rent(count * n * n);
+            var scratch = ArrayPool<Vector<T>>.Shared.Rent(SinkhornKernel.ScratchSize(n, iterations));
             for (var t = (int)t0; t < t1; t++)
             {
                 var pt = p.Slice(t * width, width);
@@ -76,8 +71,9 @@ sealed class ManifoldCoefficientsFunction : autograd.MultiTensorFunction<Manifol
                 }
                 for (var k = 0; k < n * n; k++) logits[(t - (int)t0) * n * n + k] = aRes * pt[2 * n + k] + bRes[k];
             }
-            SinkhornKernel.Forward<T>(logits, outRes.Slice((int)t0 * n * n, count * n * n), count, n, iterations,
-                new Vector<T>[SinkhornKernel.ScratchSize(n, iterations)]);
+            SinkhornKernel.Forward<T>(logits, outRes.Slice((int)t0 * n * n, count * n * n), count, n, iterations, scratch);
+            ArrayPool<T>.Shared.Return(logits);
+            ArrayPool<Vector<T>>.Shared.Return(scratch);
         });
     }
 
@@ -100,8 +96,9 @@ sealed class ManifoldCoefficientsFunction : autograd.MultiTensorFunction<Manifol
             var gx = CpuTensor.Span<T>(gProjected);
             var partial = partials.AsSpan((int)(t0 / Chunk) * partialWidth, partialWidth);
             var count = (int)(t1 - t0);
-            var logits = new T[count * n * n];
-            var gLogits = new T[count * n * n];
+            var logits = ArrayPool<T>.Shared.Rent(count * n * n);
+            var gLogits = ArrayPool<T>.Shared.Rent(count * n * n);
+            var scratch = ArrayPool<Vector<T>>.Shared.Rent(SinkhornKernel.ScratchSize(n, iterations));
             for (var t = (int)t0; t < t1; t++)
             {
                 var pt = p.Slice(t * width, width);
@@ -121,8 +118,7 @@ sealed class ManifoldCoefficientsFunction : autograd.MultiTensorFunction<Manifol
                 }
                 for (var k = 0; k < n * n; k++) logits[(t - (int)t0) * n * n + k] = aRes * pt[2 * n + k] + bRes[k];
             }
-            SinkhornKernel.Backward<T>(logits, gr.Slice((int)t0 * n * n, count * n * n), gLogits, count, n, iterations,
-                new Vector<T>[SinkhornKernel.ScratchSize(n, iterations)]);
+            SinkhornKernel.Backward<T>(logits, gr.Slice((int)t0 * n * n, count * n * n), gLogits, count, n, iterations, scratch);
             for (var t = (int)t0; t < t1; t++)
             {
                 var pt = p.Slice(t * width, width);
@@ -135,6 +131,9 @@ sealed class ManifoldCoefficientsFunction : autograd.MultiTensorFunction<Manifol
                     partial[3 + 2 * n + k] += gl;
                 }
             }
+            ArrayPool<T>.Shared.Return(logits);
+            ArrayPool<T>.Shared.Return(gLogits);
+            ArrayPool<Vector<T>>.Shared.Return(scratch);
         });
         var total = new T[partialWidth];
         for (var c = 0; c < chunks; c++)

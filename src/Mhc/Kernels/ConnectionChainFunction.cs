@@ -1,0 +1,129 @@
+using Mhc.Connections;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Mhc.Kernels;
+
+/// <summary>
+/// A run of consecutive multi-stream connections as one autograd node. Forward, per connection:
+/// coefficients, <see cref="StreamMixing.Read"/>, the branch (recorded with its own autograd graph from a
+/// leaf input), <see cref="StreamMixing.Write"/>. Backward, in reverse: the write's backward, the branch's
+/// backward (re-entrant, so branch parameters accumulate their gradients as usual), the read's backward
+/// and the coefficients' backward all add into one gradient buffer of the stream state, instead of
+/// autograd allocating a buffer per use of the state and summing them.
+/// With recomputation only the segment's input state and the branch outputs are kept; the states inside
+/// the segment and every coefficient are recomputed in backward (mHC paper §4.3), the branches are not.
+/// </summary>
+sealed class ConnectionChainFunction : autograd.SingleTensorFunction<ConnectionChainFunction>
+{
+    public override string Name => "MhcConnectionChain";
+
+    /// <summary>Runs <paramref name="connections"/> on <paramref name="x"/>; <paramref name="recompute"/> trades time for memory.</summary>
+    public static Tensor Apply(Tensor x, IReadOnlyList<Connection> connections, bool recompute)
+    {
+        // Every parameter of the segment is an input, so the node runs whenever any of them trains; only the
+        // coefficient parameters get their gradients through it, branch parameters get theirs re-entrantly.
+        var parameters = connections.SelectMany(c => c.parameters()).Cast<object>();
+        return apply([x, new Segment(connections, recompute), .. parameters]);
+    }
+
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        var segment = (Segment)vars[1];
+        var state = ((Tensor)vars[0]).contiguous();
+        segment.Input = Keep(state.alias());
+        foreach (var connection in segment.Connections)
+        {
+            var coefficients = connection.FusedCoefficients(state, withGraph: !segment.Recompute);
+            var (y, leaf) = RunBranch(connection, StreamMixing.Read(state, coefficients.Pre));
+            var next = StreamMixing.Write(state, coefficients.Res, coefficients.Post, y.detach());
+            if (segment.Recompute)
+            {
+                coefficients.Dispose();
+                segment.Steps.Add(new Step(null, null, Keep(leaf), Keep(y)));
+            }
+            else segment.Steps.Add(new Step(Keep(state), coefficients.Keep(), Keep(leaf), Keep(y)));
+            state = next;
+        }
+        ctx.save_data("segment", segment);
+        return state;
+    }
+
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
+    {
+        var segment = (Segment)ctx.get_data("segment");
+        try
+        {
+            using var scope = NewDisposeScope();
+            if (segment.Recompute) Recompute(segment);
+            var g = grad.contiguous();
+            var parameterGrads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
+            for (var k = segment.Steps.Count - 1; k >= 0; k--)
+            {
+                var (x, coefficients, leaf, y) = segment.Steps[k];
+                var connection = segment.Connections[k];
+                var (gx, gres, gpost, gy) = StreamMixing.WriteBackward(x!, coefficients!.Res, coefficients.Post, y.detach(), g);
+                using (enable_grad()) y.backward([gy]);
+                var gpre = StreamMixing.ReadBackward(x!, coefficients.Pre, leaf.grad!.contiguous(), gx);
+                var grads = coefficients.Backward(x!, gpre, gpost, gres, gx);
+                for (var i = 0; i < grads.Count; i++)
+                    if (grads[i] is { } pg) parameterGrads[connection.FusedParameters[i]] = pg;
+                g = gx;
+            }
+            var result = new List<Tensor> { g.MoveToOuterDisposeScope(), null! };
+            foreach (var p in segment.Connections.SelectMany(c => c.parameters()))
+                result.Add(parameterGrads.TryGetValue(p, out var pg) ? pg.MoveToOuterDisposeScope() : null!);
+            return result;
+        }
+        finally
+        {
+            segment.Dispose();
+        }
+    }
+
+    /// <summary>Rebuilds each step's input state and coefficients from the segment input and the kept branch outputs.</summary>
+    static void Recompute(Segment segment)
+    {
+        var state = segment.Input!;
+        for (var k = 0; k < segment.Steps.Count; k++)
+        {
+            var step = segment.Steps[k];
+            var coefficients = segment.Connections[k].FusedCoefficients(state, withGraph: true).Keep();
+            segment.Steps[k] = step with { State = Keep(state.alias()), Coefficients = coefficients };
+            state = StreamMixing.Write(state, coefficients.Res, coefficients.Post, step.Y.detach());
+        }
+    }
+
+    static (Tensor Y, Tensor Leaf) RunBranch(Connection connection, Tensor u)
+    {
+        var leaf = u.requires_grad_(true);
+        using (enable_grad()) return (connection.Branch.call(leaf), leaf);
+    }
+
+    /// <summary>Takes a tensor out of the caller's dispose scope: it lives until backward (or the segment is disposed).</summary>
+    static Tensor Keep(Tensor t) => t.DetachFromDisposeScope();
+
+    sealed record Step(Tensor? State, FusedCoefficients? Coefficients, Tensor Leaf, Tensor Y);
+
+    /// <summary>What a segment keeps from forward to backward.</summary>
+    sealed class Segment(IReadOnlyList<Connection> connections, bool recompute) : IDisposable
+    {
+        public IReadOnlyList<Connection> Connections { get; } = connections;
+        public bool Recompute { get; } = recompute;
+        public Tensor? Input { get; set; }
+        public List<Step> Steps { get; } = [];
+
+        public void Dispose()
+        {
+            Input?.Dispose();
+            foreach (var s in Steps)
+            {
+                s.State?.Dispose();
+                s.Coefficients?.Dispose();
+                s.Leaf.Dispose();
+                s.Y.Dispose();
+            }
+            Steps.Clear();
+        }
+    }
+}

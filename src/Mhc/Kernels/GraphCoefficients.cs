@@ -1,0 +1,49 @@
+using Mhc.Connections;
+using static TorchSharp.torch;
+
+namespace Mhc.Kernels;
+
+/// <summary>
+/// Fused-path coefficients of any connection, computed by its ordinary (autograd) coefficient code on a
+/// leaf copy of the state; the backward runs that small graph. Used for HC, whose coefficient math is cheap.
+/// </summary>
+sealed class GraphCoefficients : FusedCoefficients
+{
+    readonly Tensor? leaf;
+    readonly Mixing? graph;
+
+    GraphCoefficients(Tensor pre, Tensor post, Tensor res, Tensor? leaf, Mixing? graph) : base(pre, post, res)
+    {
+        this.leaf = leaf;
+        this.graph = graph;
+    }
+
+    /// <summary>Coefficients of <paramref name="x"/>; with <paramref name="withGraph"/> they can be differentiated later.</summary>
+    public static GraphCoefficients Of(Func<Tensor, Mixing> compute, Tensor x, bool withGraph)
+    {
+        if (!withGraph)
+        {
+            using var _ = no_grad();
+            using var m = compute(x);
+            return new GraphCoefficients(Values(m.Pre, x), Values(m.Post, x), Values(m.Res, x), null, null);
+        }
+        var leaf = x.detach().requires_grad_(true);
+        Mixing graph;
+        using (enable_grad()) graph = compute(leaf);
+        return new GraphCoefficients(Values(graph.Pre, x), Values(graph.Post, x), Values(graph.Res, x), leaf, graph);
+    }
+
+    static Tensor Values(Tensor t, Tensor x) => t.detach().to(x.dtype).contiguous();
+
+    public override IReadOnlyList<Tensor?> Backward(Tensor x, Tensor gPre, Tensor gPost, Tensor gRes, Tensor gx)
+    {
+        if (graph is null || leaf is null) throw new InvalidOperationException("these coefficients were computed without a graph.");
+        using (enable_grad())
+            autograd.backward([graph.Pre, graph.Post, graph.Res], [gPre.to(graph.Pre.dtype), gPost.to(graph.Post.dtype), gRes.to(graph.Res.dtype)]);
+        if (leaf.grad is { } g) gx.add_(g);
+        return [];
+    }
+
+    protected override IEnumerable<Tensor> Owned() =>
+        base.Owned().Concat(graph is null ? [] : [leaf!, graph.Pre, graph.Post, graph.Res]);
+}

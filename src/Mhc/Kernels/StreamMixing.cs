@@ -1,0 +1,142 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using static TorchSharp.torch;
+
+namespace Mhc.Kernels;
+
+/// <summary>
+/// The two passes over the stream state <c>x: [..., n, d]</c> that every multi-stream connection makes,
+/// forward and backward, each one pass (SIMD over d, parallel over tokens). CPU, float32/float64,
+/// contiguous tensors. Read: the branch input <c>u = Σ_j pre_j x_j</c>. Write: the merge of HC's residual
+/// and post mappings that the mHC paper fuses, <c>out_i = Σ_j res_ij x_j + post_i · y</c>.
+/// </summary>
+static class StreamMixing
+{
+    const long Chunk = 16;
+
+    /// <summary><c>u = Σ_j pre_j x_j</c>: <c>[..., n, d]</c>, <c>[..., n]</c> → <c>[..., d]</c>.</summary>
+    public static Tensor Read(Tensor x, Tensor pre)
+    {
+        var u = empty(x.shape[..^2].Append(x.size(-1)).ToArray(), x.dtype, x.device);
+        if (x.dtype == ScalarType.Float32) Read<float>(x, pre, u);
+        else Read<double>(x, pre, u);
+        return u;
+    }
+
+    /// <summary>Backward of <see cref="Read"/>: adds <c>pre_j · gu</c> to <paramref name="gx"/> and returns <c>gpre_j = &lt;gu, x_j&gt;</c>.</summary>
+    public static Tensor ReadBackward(Tensor x, Tensor pre, Tensor gu, Tensor gx)
+    {
+        var gpre = empty_like(pre);
+        if (x.dtype == ScalarType.Float32) ReadBackward<float>(x, pre, gu, gx, gpre);
+        else ReadBackward<double>(x, pre, gu, gx, gpre);
+        return gpre;
+    }
+
+    /// <summary><c>out_i = Σ_j res_ij x_j + post_i · y</c>.</summary>
+    public static Tensor Write(Tensor x, Tensor res, Tensor post, Tensor y)
+    {
+        var output = empty_like(x);
+        if (x.dtype == ScalarType.Float32) Write<float>(x, res, post, y, output);
+        else Write<double>(x, res, post, y, output);
+        return output;
+    }
+
+    /// <summary>Backward of <see cref="Write"/>: (gx, gres, gpost, gy) from the output gradient.</summary>
+    public static (Tensor Gx, Tensor Gres, Tensor Gpost, Tensor Gy) WriteBackward(Tensor x, Tensor res, Tensor post, Tensor y, Tensor grad)
+    {
+        var (gx, gres, gpost, gy) = (empty_like(x), empty_like(res), empty_like(post), empty_like(y));
+        if (x.dtype == ScalarType.Float32) WriteBackward<float>(x, res, post, y, grad, gx, gres, gpost, gy);
+        else WriteBackward<double>(x, res, post, y, grad, gx, gres, gpost, gy);
+        return (gx, gres, gpost, gy);
+    }
+
+    static (int N, int D) Shape(Tensor x) => ((int)x.size(-2), (int)x.size(-1));
+
+    static void Read<T>(Tensor x, Tensor pre, Tensor output) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (n, d) = Shape(x);
+        CpuTensor.ParallelChunks(x.numel() / (n * d), Chunk, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
+        {
+            ReadOnlySpan<T> xs = CpuTensor.Span<T>(x), ps = CpuTensor.Span<T>(pre);
+            var us = CpuTensor.Span<T>(output);
+            for (var t = (int)t0; t < t1; t++)
+            {
+                var ut = us.Slice(t * d, d);
+                VectorOps.Scale(ut, xs.Slice(t * n * d, d), ps[t * n]);
+                for (var j = 1; j < n; j++) VectorOps.AddScaled(ut, xs.Slice((t * n + j) * d, d), ps[t * n + j]);
+            }
+        });
+    }
+
+    static void ReadBackward<T>(Tensor x, Tensor pre, Tensor gu, Tensor gx, Tensor gpre) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (n, d) = Shape(x);
+        CpuTensor.ParallelChunks(x.numel() / (n * d), Chunk, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
+        {
+            ReadOnlySpan<T> xs = CpuTensor.Span<T>(x), ps = CpuTensor.Span<T>(pre), gs = CpuTensor.Span<T>(gu);
+            Span<T> gxs = CpuTensor.Span<T>(gx), gps = CpuTensor.Span<T>(gpre);
+            for (var t = (int)t0; t < t1; t++)
+            {
+                var gt = gs.Slice(t * d, d);
+                for (var j = 0; j < n; j++)
+                {
+                    VectorOps.AddScaled(gxs.Slice((t * n + j) * d, d), gt, ps[t * n + j]);   // gx_j += pre_j gu
+                    gps[t * n + j] = VectorOps.Dot(gt, xs.Slice((t * n + j) * d, d));      // gpre_j = <gu, x_j>
+                }
+            }
+        });
+    }
+
+    static void Write<T>(Tensor x, Tensor res, Tensor post, Tensor y, Tensor output) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (n, d) = Shape(x);
+        CpuTensor.ParallelChunks(x.numel() / (n * d), Chunk, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
+        {
+            ReadOnlySpan<T> xs = CpuTensor.Span<T>(x), rs = CpuTensor.Span<T>(res), ps = CpuTensor.Span<T>(post), ys = CpuTensor.Span<T>(y);
+            var os = CpuTensor.Span<T>(output);
+            for (var t = (int)t0; t < t1; t++)
+            {
+                var yt = ys.Slice(t * d, d);
+                for (var i = 0; i < n; i++)
+                {
+                    var oi = os.Slice((t * n + i) * d, d);
+                    VectorOps.Scale(oi, yt, ps[t * n + i]);
+                    for (var j = 0; j < n; j++)
+                        VectorOps.AddScaled(oi, xs.Slice((t * n + j) * d, d), rs[(t * n + i) * n + j]);
+                }
+            }
+        });
+    }
+
+    static void WriteBackward<T>(Tensor x, Tensor res, Tensor post, Tensor y, Tensor grad, Tensor gx, Tensor gres, Tensor gpost, Tensor gy)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (n, d) = Shape(x);
+        CpuTensor.ParallelChunks(x.numel() / (n * d), Chunk, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
+        {
+            ReadOnlySpan<T> xs = CpuTensor.Span<T>(x), rs = CpuTensor.Span<T>(res), ps = CpuTensor.Span<T>(post), ys = CpuTensor.Span<T>(y), gs = CpuTensor.Span<T>(grad);
+            Span<T> gxs = CpuTensor.Span<T>(gx), grs = CpuTensor.Span<T>(gres), gps = CpuTensor.Span<T>(gpost), gys = CpuTensor.Span<T>(gy);
+            for (var t = (int)t0; t < t1; t++)
+            {
+                var yt = ys.Slice(t * d, d);
+                var gyt = gys.Slice(t * d, d);
+                gyt.Clear();
+                for (var i = 0; i < n; i++)
+                {
+                    var gi = gs.Slice((t * n + i) * d, d);
+                    VectorOps.AddScaled(gyt, gi, ps[t * n + i]);                 // gy = Σ_i post_i g_i
+                    gps[t * n + i] = VectorOps.Dot(gi, yt);                      // gpost_i = <g_i, y>
+                    for (var j = 0; j < n; j++)
+                        grs[(t * n + i) * n + j] = VectorOps.Dot(gi, xs.Slice((t * n + j) * d, d));   // gres_ij = <g_i, x_j>
+                }
+                for (var j = 0; j < n; j++)
+                {
+                    var gxj = gxs.Slice((t * n + j) * d, d);                    // gx_j = Σ_i res_ij g_i
+                    VectorOps.Scale(gxj, gs.Slice(t * n * d, d), rs[t * n * n + j]);
+                    for (var i = 1; i < n; i++)
+                        VectorOps.AddScaled(gxj, gs.Slice((t * n + i) * d, d), rs[(t * n + i) * n + j]);
+                }
+            }
+        });
+    }
+}
