@@ -64,7 +64,7 @@ public sealed record GptConfig
 /// → RMSNorm → head. Attention is causal with rotary positions; the MLP is SwiGLU; each branch keeps its
 /// own pre-norm. With the residual kind this is exactly a Pre-Norm transformer.
 /// </summary>
-public sealed class Gpt : nn.Module<Tensor, Tensor>
+public sealed class Gpt : nn.Module<Tensor, Tensor>, IStreamModel
 {
     readonly Embedding token_embedding;
     readonly ModuleList<TransformerBlock> blocks;
@@ -135,10 +135,10 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
     /// The stream state entering every sub-layer, then the final state: 2·layers + 1 tensors
     /// <c>[B, T, n, d]</c>. What the diagnostics read coefficients and similarities from.
     /// </summary>
-    /// <param name="ids">Inputs <c>[B, T]</c>.</param>
-    public IReadOnlyList<Tensor> StreamStates(Tensor ids)
+    /// <param name="input">Token ids <c>[B, T]</c>.</param>
+    public IReadOnlyList<Tensor> StreamStates(Tensor input)
     {
-        var states = new List<Tensor> { Embed(ids) };
+        var states = new List<Tensor> { Embed(input) };
         foreach (var connection in Connections) states.Add(connection.call(states[^1]));
         return states;
     }

@@ -76,7 +76,7 @@ public sealed record VitConfig
 /// blocks as <see cref="Gpt"/>: patch embedding (+ class token) + learned positions → <see cref="Streams.Expand"/>
 /// → blocks of (attention, MLP), not causal → <see cref="Streams.Collapse"/> → RMSNorm → pooling → head.
 /// </summary>
-public sealed class Vit : nn.Module<Tensor, Tensor>
+public sealed class Vit : nn.Module<Tensor, Tensor>, IStreamModel
 {
     readonly PatchEmbedding patch_embedding;
     readonly Parameter? cls_token;
@@ -139,10 +139,10 @@ public sealed class Vit : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>The stream state entering every sub-layer, then the final state: 2·layers + 1 tensors <c>[B, T, n, d]</c>.</summary>
-    /// <param name="images">Images <c>[B, C, H, W]</c>.</param>
-    public IReadOnlyList<Tensor> StreamStates(Tensor images)
+    /// <param name="input">Images <c>[B, C, H, W]</c>.</param>
+    public IReadOnlyList<Tensor> StreamStates(Tensor input)
     {
-        var states = new List<Tensor> { Embed(images) };
+        var states = new List<Tensor> { Embed(input) };
         foreach (var connection in Connections) states.Add(connection.call(states[^1]));
         return states;
     }
