@@ -35,7 +35,8 @@ public class RunConfigTests
             Assert.Contains(file, message, StringComparison.Ordinal);
             return message;
         }
-        Assert.Contains("d_modle", Error("""{ "model": { "d_modle": 64 } }"""), StringComparison.Ordinal);
+        Assert.Contains("invalid at 'model.d_modle' (line 1)", Error("""{ "model": { "d_modle": 64 } }"""), StringComparison.Ordinal);
+        Assert.Contains("invalid at 'training.steps' (line 2)", Error("{\n \"training\": { \"steps\": \"many\" } }"), StringComparison.Ordinal);
         Assert.Contains("model.d_model = 30 is out of range: allowed a multiple of heads = 4", Error("""{ "model": { "d_model": 30 } }"""), StringComparison.Ordinal);
         Assert.Contains("training.steps = -5", Error("""{ "training": { "steps": -5 } }"""), StringComparison.Ordinal);
         Assert.Contains("Streams = 0", Error("""{ "model": { "connection": { "kind": "mhc", "streams": 0 } } }"""), StringComparison.Ordinal);

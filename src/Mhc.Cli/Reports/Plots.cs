@@ -6,7 +6,7 @@ namespace Mhc.Cli.Reports;
 /// <summary>The comparison's PNG charts (ScottPlot). One color per kind across every chart.</summary>
 static class Plots
 {
-    const int Width = 960;
+    const int Width = 1200;
     const int Height = 540;
 
     static readonly Dictionary<string, Color> Colors = new()
@@ -196,7 +196,8 @@ static class Plots
 
     static void Save(Plot plot, string path)
     {
-        plot.ShowLegend(Alignment.UpperRight);
+        // Outside the data area: curves end in every corner (rising accuracy, falling loss), a legend inside hides some.
+        plot.ShowLegend(Edge.Right);
         plot.SavePng(path, Width, Height);
     }
 }

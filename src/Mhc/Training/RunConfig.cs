@@ -79,7 +79,10 @@ public sealed record RunConfig
         }
         catch (JsonException e)
         {
-            throw new ArgumentException($"config file '{path}' is invalid: {e.Message}", nameof(path), e);
+            // Name the place (JSON path and line) first: System.Text.Json's own message names .NET types.
+            var key = e.Path is { Length: > 1 } jsonPath ? $" at '{jsonPath.TrimStart('$', '.')}'" : "";
+            var line = e.LineNumber is { } l ? $" (line {l + 1})" : "";
+            throw new ArgumentException($"config file '{path}' is invalid{key}{line}: {e.Message}", nameof(path), e);
         }
         if (config is null) throw new ArgumentException($"config file '{path}' is empty (null).", nameof(path));
         try
