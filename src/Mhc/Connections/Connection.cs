@@ -101,24 +101,27 @@ public abstract class Connection : nn.Module<Tensor, Tensor>
     /// <param name="x">Stream state <c>[B, T, n, d]</c>, already checked.</param>
     protected virtual Tensor Update(Tensor x)
     {
-        if (CanFuse(x))
-        {
-            if (is_grad_enabled()) return ConnectionChainFunction.Apply(x, [this], recompute: false);
-            using var fusedScope = NewDisposeScope();
-            var state = x.contiguous();
-            using var c = FusedCoefficients(state, withGraph: false);
-            var y = branch.call(StreamMixing.Read(state, c.Pre));
-            return StreamMixing.Write(state, c.Res, c.Post, y.contiguous()).MoveToOuterDisposeScope();
-        }
+        if (CanFuse(x)) return FusedUpdate(x);
         using var scope = NewDisposeScope();
         using var m = ComputeCoefficients(x);
         var pre = m.Pre.to(x.dtype);
         var post = m.Post.to(x.dtype);
         var res = m.Res.to(x.dtype);
         var u = pre.unsqueeze(-2).matmul(x).squeeze(-2);          // [B, T, d]
-        var yRef = branch.call(u);                                 // [B, T, d]
-        var output = res.matmul(x) + post.unsqueeze(-1) * yRef.unsqueeze(-2);
+        var y = branch.call(u);                                    // [B, T, d]
+        var output = res.matmul(x) + post.unsqueeze(-1) * y.unsqueeze(-2);
         return output.MoveToOuterDisposeScope();
+    }
+
+    // The same update with one pass over the state for the branch input and one for the output.
+    Tensor FusedUpdate(Tensor x)
+    {
+        if (is_grad_enabled()) return ConnectionChainFunction.Apply(x, [this], recompute: false);
+        using var scope = NewDisposeScope();
+        var state = x.contiguous();
+        using var c = FusedCoefficients(state, withGraph: false);
+        var y = branch.call(StreamMixing.Read(state, c.Pre));
+        return StreamMixing.Write(state, c.Res, c.Post, y.contiguous()).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -126,7 +129,7 @@ public abstract class Connection : nn.Module<Tensor, Tensor>
     /// parameters are CPU tensors in float32 or float64. Otherwise the reference path runs (same math).
     /// </summary>
     /// <param name="x">Stream state.</param>
-    internal virtual bool CanFuse(Tensor x) => Options.Fused && CpuTensor.Supports([x, .. FusedParameters]);
+    internal virtual bool CanFuse(Tensor x) => UseKernels([x, .. FusedParameters]);
 
     /// <summary>Parameters whose gradients <see cref="Kernels.FusedCoefficients.Backward"/> returns (the rest get theirs through autograd).</summary>
     internal virtual IReadOnlyList<Tensor> FusedParameters => [];

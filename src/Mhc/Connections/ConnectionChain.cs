@@ -42,6 +42,17 @@ public static class ConnectionChain
         return current;
     }
 
+    /// <summary>The state entering every connection, then the final state: <c>connections.Count + 1</c> tensors.</summary>
+    /// <param name="connections">Sub-layers in order.</param>
+    /// <param name="x">Stream state entering the first; becomes the first element.</param>
+    public static IReadOnlyList<Tensor> States(IReadOnlyList<Connection> connections, Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(connections);
+        var states = new List<Tensor> { x };
+        foreach (var connection in connections) states.Add(connection.call(states[^1]));
+        return states;
+    }
+
     /// <summary>
     /// Sub-layers per recomputation segment, L_r = round(√(n·L/(n + 2))) (mHC paper §4.3): it balances the
     /// states kept at segment boundaries against those rebuilt inside a segment.

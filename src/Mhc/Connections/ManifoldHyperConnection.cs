@@ -107,8 +107,7 @@ public sealed class ManifoldHyperConnection : Connection
     /// <param name="x">Stream state <c>[B, T, n, d]</c>.</param>
     public Tensor ResLogits(Tensor x)
     {
-        ArgumentNullException.ThrowIfNull(x);
-        using var m = Coefficients(x);   // validates the state
+        CheckState(x);
         using var scope = NewDisposeScope();
         var v = x.to(CoefficientType(x)).reshape(x.size(0), x.size(1), Streams * DModel);
         return LogitsOf(Project(v)).MoveToOuterDisposeScope();

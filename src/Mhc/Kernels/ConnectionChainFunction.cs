@@ -90,7 +90,8 @@ sealed class ConnectionChainFunction : autograd.SingleTensorFunction<ConnectionC
             var step = segment.Steps[k];
             var coefficients = segment.Connections[k].FusedCoefficients(state, withGraph: true).Keep();
             segment.Steps[k] = step with { State = Keep(state.alias()), Coefficients = coefficients };
-            state = StreamMixing.Write(state, coefficients.Res, coefficients.Post, step.Y.detach());
+            if (k + 1 < segment.Steps.Count)   // the segment's output state is not needed in backward
+                state = StreamMixing.Write(state, coefficients.Res, coefficients.Post, step.Y.detach());
         }
     }
 

@@ -16,13 +16,13 @@ abstract class FusedCoefficients : IDisposable
     }
 
     /// <summary>H_pre <c>[..., n]</c>.</summary>
-    public Tensor Pre { get; private set; }
+    public Tensor Pre { get; }
 
     /// <summary>H_post <c>[..., n]</c>.</summary>
-    public Tensor Post { get; private set; }
+    public Tensor Post { get; }
 
     /// <summary>H_res <c>[..., n, n]</c>.</summary>
-    public Tensor Res { get; private set; }
+    public Tensor Res { get; }
 
     /// <summary>
     /// Adds the state's share of the gradient to <paramref name="gx"/> (in place) and returns the gradients of

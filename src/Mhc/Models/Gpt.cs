@@ -136,12 +136,7 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>, IStreamModel
     /// <c>[B, T, n, d]</c>. What the diagnostics read coefficients and similarities from.
     /// </summary>
     /// <param name="input">Token ids <c>[B, T]</c>.</param>
-    public IReadOnlyList<Tensor> StreamStates(Tensor input)
-    {
-        var states = new List<Tensor> { Embed(input) };
-        foreach (var connection in Connections) states.Add(connection.call(states[^1]));
-        return states;
-    }
+    public IReadOnlyList<Tensor> StreamStates(Tensor input) => ConnectionChain.States(Connections, Embed(input));
 
     /// <summary>Samples <paramref name="count"/> tokens after <paramref name="prompt"/>.</summary>
     /// <param name="prompt">Prompt ids (at least one).</param>

@@ -129,23 +129,9 @@ public sealed class Vit : nn.Module<Tensor, Tensor>, IStreamModel
         return head.call(pooled).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Mean cross-entropy of <paramref name="labels"/> given <paramref name="images"/>.</summary>
-    /// <param name="images">Images <c>[B, C, H, W]</c>.</param>
-    /// <param name="labels">Classes <c>[B]</c>, int64.</param>
-    public Tensor Loss(Tensor images, Tensor labels)
-    {
-        using var logits = call(images);
-        return nn.functional.cross_entropy(logits, labels);
-    }
-
     /// <summary>The stream state entering every sub-layer, then the final state: 2·layers + 1 tensors <c>[B, T, n, d]</c>.</summary>
     /// <param name="input">Images <c>[B, C, H, W]</c>.</param>
-    public IReadOnlyList<Tensor> StreamStates(Tensor input)
-    {
-        var states = new List<Tensor> { Embed(input) };
-        foreach (var connection in Connections) states.Add(connection.call(states[^1]));
-        return states;
-    }
+    public IReadOnlyList<Tensor> StreamStates(Tensor input) => ConnectionChain.States(Connections, Embed(input));
 
     Tensor Embed(Tensor images)
     {
