@@ -58,7 +58,7 @@ public class MixingBenchmarks
     public void KernelReadWriteBackward()
     {
         using var scope = NewDisposeScope();
-        var (gx, _, _, _) = StreamMixing.WriteBackward(x, res, post, y, gout);
-        StreamMixing.ReadBackward(x, pre, gu, gx);
+        StreamMixing.WriteBackward(x, post, y, gout);
+        StreamMixing.ReadBackward(x, pre, res, gu, gout);
     }
 }

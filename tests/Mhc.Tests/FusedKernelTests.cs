@@ -87,6 +87,41 @@ public class FusedKernelTests
         }
     }
 
+    [Theory]
+    [InlineData(150, 3, 5)]    // several blocks and chunks; n·d not a whole number of vectors
+    [InlineData(37, 4, 16)]
+    public void Manifold_connection_passes_equal_the_formulas(int tokens, int n, int d)
+    {
+        manual_seed(64);
+        var width = n * n + 2 * n;
+        var v = (randn([tokens, n * d], ScalarType.Float64) * 1.5).requires_grad_(true);
+        var phi = (randn([n * d, width], ScalarType.Float64) * 0.3).requires_grad_(true);
+        var gates = new[] { tensor(0.7), tensor(-1.3), tensor(0.9), randn(n, dtype: ScalarType.Float64), randn(n, dtype: ScalarType.Float64), randn([n, n], ScalarType.Float64) }
+            .Select(t => t.requires_grad_(true)).ToArray();
+        var (g, gu, gPost, gRes) = (randn([tokens, n * d], ScalarType.Float64), randn([tokens, d], ScalarType.Float64),
+            randn([tokens, n], ScalarType.Float64), randn([tokens, n, n], ScalarType.Float64));
+        List<double[]> fused;
+        using (no_grad())
+        {
+            var f = ManifoldConnectionKernels.Forward(v, v.matmul(phi), gates, n, 20, 1e-6, branchInput: true);
+            var (gx, gRaw, gGates) = ManifoldConnectionKernels.Backward(v, gates, n, 20, f, g, gu, gPost, gRes);
+            fused = new[] { f.Pre, f.Post, f.Res, f.BranchInput!, gx.addmm(gRaw, phi.t()), v.t().matmul(gRaw) }.Concat(gGates).Select(Reference.Values).ToList();
+        }
+
+        // The formulas of spec §5 one op at a time; H_res·x's own state gradient Σ_i res_ij g_i is part of gx.
+        var projected = v.matmul(phi) * (v.square().mean([-1], keepdim: true) + 1e-6).rsqrt();
+        var pre = (gates[0] * projected.narrow(-1, 0, n) + gates[3]).sigmoid();
+        var post = (gates[1] * projected.narrow(-1, n, n) + gates[4]).sigmoid() * 2;
+        var res = Sinkhorn.Project(gates[2] * projected.narrow(-1, 2 * n, n * n).reshape(tokens, n, n) + gates[5], 20);
+        var x = v.view(tokens, n, d);
+        var u = (pre.unsqueeze(-1) * x).sum(1);
+        ((res.detach().matmul(x).view(tokens, n * d) * g).sum() + (u * gu).sum() + (post * gPost).sum() + (res * gRes).sum()).backward();
+        var expected = new[] { pre, post, res, u, v.grad!, phi.grad! }.Concat(gates.Select(p => p.grad!)).Select(Reference.Values).ToList();
+
+        string[] names = ["pre", "post", "res", "branch input", "state gradient", "phi gradient", "alpha_pre", "alpha_post", "alpha_res", "b_pre", "b_post", "b_res"];
+        for (var i = 0; i < expected.Count; i++) AssertClose(expected[i], fused[i], names[i]);
+    }
+
     [Fact]
     public void Kernel_reductions_do_not_depend_on_the_thread_count()
     {
@@ -106,9 +141,16 @@ public class FusedKernelTests
                 var (gProjected, gParameters) = ManifoldCoefficientKernels.Backward(projected, parameters, pre, post, randn_like(pre), randn_like(post), randn_like(res), 20);
                 var x = randn(4, 300, n, 64);
                 var y = randn(4, 300, 64);
-                var (gx, gres, gpost, gy) = StreamMixing.WriteBackward(x, res, post, y, randn_like(x));
-                var gpre = StreamMixing.ReadBackward(x, pre, randn_like(y), gx);
+                var g = randn_like(x);
+                var (gres, gpost, gy) = StreamMixing.WriteBackward(x, post, y, g);
+                var (gx, gpre) = StreamMixing.ReadBackward(x, pre, res, randn_like(y), g);
+                // mHC's own passes: 1,200 tokens are several work items, each adding its partial sums of the gate gradients.
+                var v = x.view(1200, n * 64);
+                var phi = randn(n * 64, n * n + 2 * n) * 0.1f;
+                var f = ManifoldConnectionKernels.Forward(v, v.matmul(phi), parameters, n, 20, 1e-6, branchInput: true);
+                var (gv, gRaw, gGates) = ManifoldConnectionKernels.Backward(v, parameters, n, 20, f, g.view(v.shape), randn_like(y).view(1200, 64), gpost.view(1200, n), gres.view(1200, n, n));
                 return gParameters.Append(gProjected).Append(gx).Append(gres).Append(gpost).Append(gy).Append(gpre)
+                    .Append(f.Pre).Append(f.Res).Append(f.BranchInput!).Append(gv).Append(gRaw).Concat(gGates)
                     .Append(StreamMixing.Write(x, res, post, y)).Append(StreamMixing.Read(x, pre)).SelectMany(Reference.Values).ToArray();
             }
             Assert.Equal(Run(1), Run(2));

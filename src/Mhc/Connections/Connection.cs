@@ -119,8 +119,8 @@ public abstract class Connection : nn.Module<Tensor, Tensor>
         if (is_grad_enabled()) return ConnectionChainFunction.Apply(x, [this], recompute: false);
         using var scope = NewDisposeScope();
         var state = x.contiguous();
-        using var c = FusedCoefficients(state, withGraph: false);
-        var y = branch.call(StreamMixing.Read(state, c.Pre));
+        using var c = FusedCoefficients(state, withGraph: false, withBranchInput: true);
+        var y = branch.call(c.TakeBranchInput(state));
         return StreamMixing.Write(state, c.Res, c.Post, y.contiguous()).MoveToOuterDisposeScope();
     }
 
@@ -137,7 +137,8 @@ public abstract class Connection : nn.Module<Tensor, Tensor>
     /// <summary>The coefficients for the fused path; by default the ordinary coefficient code on a leaf copy of the state.</summary>
     /// <param name="x">Contiguous stream state.</param>
     /// <param name="withGraph">Whether a backward will follow.</param>
-    internal virtual FusedCoefficients FusedCoefficients(Tensor x, bool withGraph) => GraphCoefficients.Of(ComputeCoefficients, x, withGraph);
+    /// <param name="withBranchInput">Whether the branch input will be taken (<see cref="Kernels.FusedCoefficients.TakeBranchInput"/>), so a kernel that reads the state anyway can compute it.</param>
+    internal virtual FusedCoefficients FusedCoefficients(Tensor x, bool withGraph, bool withBranchInput) => GraphCoefficients.Of(ComputeCoefficients, x, withGraph);
 
     /// <summary>Whether the fused kernels run for these tensors (option on; CPU; float32 or float64).</summary>
     /// <param name="tensors">The tensors the kernel would read.</param>

@@ -58,45 +58,38 @@ public sealed class ManifoldHyperConnection : Connection
     internal override IReadOnlyList<Tensor> FusedParameters => [phi, alpha_pre, alpha_post, alpha_res, bias_pre, bias_post, bias_res];
 
     /// <inheritdoc/>
-    internal override FusedCoefficients FusedCoefficients(Tensor x, bool withGraph)
+    internal override FusedCoefficients FusedCoefficients(Tensor x, bool withGraph, bool withBranchInput)
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var (b, t, n) = (x.size(0), x.size(1), Streams);
         var v = x.reshape(b * t, n * DModel);                                     // [N, n·d]
-        // RMS from one reduction pass; the division is applied after the matmul: (vφ)/rms(v).
-        var scale = (linalg.vector_norm(v, dims: [-1], keepdim: true).square() / (n * DModel)).add(RmsEpsilon).rsqrt();   // [N, 1]
-        var raw = v.matmul(phi);                                                  // [N, n² + 2n]
-        var projected = raw * scale;
         var gates = FusedParameters.Skip(1).ToList();
-        var (pre, post, res) = ManifoldCoefficientKernels.Forward(projected, gates, Options.SinkhornIterations);
-        var result = new ManifoldCoefficients(this, pre.view(b, t, n), post.view(b, t, n), res.view(b, t, n, n), v.alias(), raw, scale, projected, gates);
+        var f = ManifoldConnectionKernels.Forward(v, v.matmul(phi), gates, n, Options.SinkhornIterations, RmsEpsilon, withBranchInput);
+        var result = new ManifoldCoefficients(this, f with
+        {
+            Pre = f.Pre.view(b, t, n), Post = f.Post.view(b, t, n), Res = f.Res.view(b, t, n, n), BranchInput = f.BranchInput?.view(b, t, DModel),
+        }, v.alias(), gates);
         foreach (var tensor in result.Tensors) tensor.MoveToOuterDisposeScope();
         return result;
     }
 
-    /// <summary>mHC's fused coefficients with a hand-written backward that adds into one state gradient.</summary>
-    sealed class ManifoldCoefficients(ManifoldHyperConnection owner, Tensor pre, Tensor post, Tensor res,
-        Tensor v, Tensor raw, Tensor scale, Tensor projected, IReadOnlyList<Tensor> gates) : FusedCoefficients(pre, post, res)
+    /// <summary>mHC's fused coefficients; the backward is one pass of <see cref="ManifoldConnectionKernels"/> and the two products with φ.</summary>
+    sealed class ManifoldCoefficients(ManifoldHyperConnection owner, ManifoldConnectionKernels.Result saved, Tensor v, IReadOnlyList<Tensor> gates)
+        : FusedCoefficients(saved.Pre, saved.Post, saved.Res, saved.BranchInput)
     {
         public IEnumerable<Tensor> Tensors => Owned();
 
-        protected override IEnumerable<Tensor> Owned() => base.Owned().Concat([v, raw, scale, projected]);
+        protected override IEnumerable<Tensor> Owned() => base.Owned().Concat([saved.Projected, saved.Scale, v]);
 
-        public override IReadOnlyList<Tensor?> Backward(Tensor x, Tensor gPre, Tensor gPost, Tensor gRes, Tensor gx)
+        public override (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, Tensor gRes)
         {
             using var _ = no_grad();
-            using var scope = NewDisposeScope();
-            var (gProjected, gGates) = ManifoldCoefficientKernels.Backward(projected, gates, Pre, Post,
-                gPre.contiguous(), gPost.contiguous(), gRes.contiguous(), owner.Options.SinkhornIterations);
-            var gRaw = gProjected * scale;                                        // projected = raw · scale
-            var gScale = (gProjected * raw).sum(-1, keepdim: true);
-            var gPhi = v.t().matmul(gRaw);
-            var gv = gx.view(v.shape);
-            gv.addmm_(gRaw, owner.phi.t());                                       // ∂/∂v of v·φ, added in place
-            // scale = (|v|²/nd + ε)^(−1/2): ∂scale/∂v = −scale³ v / nd.
-            gv.addcmul_(v, gScale * scale.pow(3), -1.0 / v.size(1));
-            return [gPhi.MoveToOuterDisposeScope(), .. gGates.Select(g => g.MoveToOuterDisposeScope())];
+            var (gx, gRaw, gGates) = ManifoldConnectionKernels.Backward(v, gates, owner.Streams, owner.Options.SinkhornIterations,
+                saved, g.contiguous().view(v.shape), gu.contiguous(), gPost.contiguous(), gRes.contiguous());
+            gx.addmm_(gRaw, owner.phi.t());                                       // the projection's share, added in place
+            var gPhi = gRaw.t().matmul(v).t().contiguous();                      // (g_rawᵀ v)ᵀ: MKL runs this shape faster than vᵀ g_raw
+            return (gx.view(x.shape), [gPhi, .. gGates]);
         }
     }
 
@@ -147,7 +140,7 @@ public sealed class ManifoldHyperConnection : Connection
         if (!is_grad_enabled() && UseKernels(v, phi))
         {
             // Without a backward to feed, report exactly what the fused forward applies.
-            using var fused = FusedCoefficients(x.contiguous(), withGraph: false);
+            using var fused = FusedCoefficients(x.contiguous(), withGraph: false, withBranchInput: false);
             return new Mixing(fused.Pre.alias().MoveToOuterDisposeScope(), fused.Post.alias().MoveToOuterDisposeScope(), fused.Res.alias().MoveToOuterDisposeScope());
         }
         var projected = Project(v);                                              // [B, T, n² + 2n]

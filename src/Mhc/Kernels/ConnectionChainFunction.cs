@@ -6,11 +6,11 @@ namespace Mhc.Kernels;
 
 /// <summary>
 /// A run of consecutive multi-stream connections as one autograd node. Forward, per connection:
-/// coefficients, <see cref="StreamMixing.Read"/>, the branch (recorded with its own autograd graph from a
-/// leaf input), <see cref="StreamMixing.Write"/>. Backward, in reverse: the write's backward, the branch's
-/// backward (re-entrant, so branch parameters accumulate their gradients as usual), the read's backward
-/// and the coefficients' backward all add into one gradient buffer of the stream state, instead of
-/// autograd allocating a buffer per use of the state and summing them.
+/// coefficients and the branch input, the branch (recorded with its own autograd graph from a leaf input),
+/// <see cref="StreamMixing.Write"/>. Backward, in reverse: the write's coefficient gradients, the branch's
+/// backward (re-entrant, so branch parameters accumulate their gradients as usual), then the coefficients'
+/// backward writes the whole state gradient in one pass, instead of autograd allocating a buffer per use
+/// of the state and summing them.
 /// With recomputation only the segment's input state and the branch outputs are kept; the states inside
 /// the segment and every coefficient are recomputed in backward (mHC paper §4.3), the branches are not.
 /// </summary>
@@ -34,8 +34,8 @@ sealed class ConnectionChainFunction : autograd.SingleTensorFunction<ConnectionC
         segment.Input = Keep(state.alias());
         foreach (var connection in segment.Connections)
         {
-            var coefficients = connection.FusedCoefficients(state, withGraph: !segment.Recompute);
-            var (y, leaf) = RunBranch(connection, StreamMixing.Read(state, coefficients.Pre));
+            var coefficients = connection.FusedCoefficients(state, withGraph: !segment.Recompute, withBranchInput: true);
+            var (y, leaf) = RunBranch(connection, coefficients.TakeBranchInput(state));
             var next = StreamMixing.Write(state, coefficients.Res, coefficients.Post, y.detach());
             if (segment.Recompute)
             {
@@ -62,10 +62,9 @@ sealed class ConnectionChainFunction : autograd.SingleTensorFunction<ConnectionC
             {
                 var (x, coefficients, leaf, y) = segment.Steps[k];
                 var connection = segment.Connections[k];
-                var (gx, gres, gpost, gy) = StreamMixing.WriteBackward(x!, coefficients!.Res, coefficients.Post, y.detach(), g);
+                var (gres, gpost, gy) = StreamMixing.WriteBackward(x!, coefficients!.Post, y.detach(), g);
                 using (enable_grad()) y.backward([gy]);
-                var gpre = StreamMixing.ReadBackward(x!, coefficients.Pre, leaf.grad!.contiguous(), gx);
-                var grads = coefficients.Backward(x!, gpre, gpost, gres, gx);
+                var (gx, grads) = coefficients.Backward(x!, g, leaf.grad!.contiguous(), gpost, gres);
                 for (var i = 0; i < grads.Count; i++)
                     if (grads[i] is { } pg) parameterGrads[connection.FusedParameters[i]] = pg;
                 g = gx;
@@ -88,7 +87,7 @@ sealed class ConnectionChainFunction : autograd.SingleTensorFunction<ConnectionC
         for (var k = 0; k < segment.Steps.Count; k++)
         {
             var step = segment.Steps[k];
-            var coefficients = segment.Connections[k].FusedCoefficients(state, withGraph: true).Keep();
+            var coefficients = segment.Connections[k].FusedCoefficients(state, withGraph: true, withBranchInput: false).Keep();
             segment.Steps[k] = step with { State = Keep(state.alias()), Coefficients = coefficients };
             if (k + 1 < segment.Steps.Count)   // the segment's output state is not needed in backward
                 state = StreamMixing.Write(state, coefficients.Res, coefficients.Post, step.Y.detach());

@@ -8,11 +8,18 @@ namespace Mhc.Kernels;
 /// </summary>
 abstract class FusedCoefficients : IDisposable
 {
-    protected FusedCoefficients(Tensor pre, Tensor post, Tensor res)
+    Tensor? branchInput;
+
+    /// <param name="pre">H_pre.</param>
+    /// <param name="post">H_post.</param>
+    /// <param name="res">H_res.</param>
+    /// <param name="branchInput">Σ_j pre_j x_j when the coefficient pass computed it on the way, else null.</param>
+    protected FusedCoefficients(Tensor pre, Tensor post, Tensor res, Tensor? branchInput = null)
     {
         Pre = pre;
         Post = post;
         Res = res;
+        this.branchInput = branchInput;
     }
 
     /// <summary>H_pre <c>[..., n]</c>.</summary>
@@ -24,11 +31,21 @@ abstract class FusedCoefficients : IDisposable
     /// <summary>H_res <c>[..., n, n]</c>.</summary>
     public Tensor Res { get; }
 
+    /// <summary>The branch input <c>Σ_j pre_j x_j</c> of state <paramref name="x"/>; the caller owns it.</summary>
+    public Tensor TakeBranchInput(Tensor x)
+    {
+        var u = branchInput ?? StreamMixing.Read(x, Pre);
+        branchInput = null;
+        return u;
+    }
+
     /// <summary>
-    /// Adds the state's share of the gradient to <paramref name="gx"/> (in place) and returns the gradients of
-    /// the connection's <see cref="Connections.Connection.FusedParameters"/>, in order (null = none).
+    /// The gradient of the state <paramref name="x"/> (a new tensor) and of the connection's
+    /// <see cref="Connections.Connection.FusedParameters"/> (in order, null = none), from the gradient
+    /// <paramref name="g"/> of the connection's output state, <paramref name="gu"/> of the branch input and
+    /// the coefficient gradients that <see cref="StreamMixing.WriteBackward"/> returned.
     /// </summary>
-    public abstract IReadOnlyList<Tensor?> Backward(Tensor x, Tensor gPre, Tensor gPost, Tensor gRes, Tensor gx);
+    public abstract (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, Tensor gRes);
 
     /// <summary>Takes every tensor out of the current dispose scope, to live until backward.</summary>
     public FusedCoefficients Keep()
@@ -38,7 +55,7 @@ abstract class FusedCoefficients : IDisposable
     }
 
     /// <summary>The tensors this object keeps alive.</summary>
-    protected virtual IEnumerable<Tensor> Owned() => [Pre, Post, Res];
+    protected virtual IEnumerable<Tensor> Owned() => branchInput is null ? [Pre, Post, Res] : [Pre, Post, Res, branchInput];
 
     /// <inheritdoc/>
     public void Dispose()

@@ -35,13 +35,14 @@ sealed class GraphCoefficients : FusedCoefficients
 
     static Tensor Values(Tensor t, Tensor x) => t.detach().to(x.dtype).contiguous();
 
-    public override IReadOnlyList<Tensor?> Backward(Tensor x, Tensor gPre, Tensor gPost, Tensor gRes, Tensor gx)
+    public override (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, Tensor gRes)
     {
         if (graph is null || leaf is null) throw new InvalidOperationException("these coefficients were computed without a graph.");
+        var (gx, gPre) = StreamMixing.ReadBackward(x, Pre, Res, gu, g);
         using (enable_grad())
             autograd.backward([graph.Pre, graph.Post, graph.Res], [gPre.to(graph.Pre.dtype), gPost.to(graph.Post.dtype), gRes.to(graph.Res.dtype)]);
-        if (leaf.grad is { } g) gx.add_(g);
-        return [];
+        if (leaf.grad is { } lg) gx.add_(lg);
+        return (gx, []);
     }
 
     protected override IEnumerable<Tensor> Owned() =>

@@ -23,13 +23,16 @@ static class StreamMixing
         return u;
     }
 
-    /// <summary>Backward of <see cref="Read"/>: adds <c>pre_j · gu</c> to <paramref name="gx"/> and returns <c>gpre_j = &lt;gu, x_j&gt;</c>.</summary>
-    public static Tensor ReadBackward(Tensor x, Tensor pre, Tensor gu, Tensor gx)
+    /// <summary>
+    /// The state gradient of both passes and H_pre's, from the output gradient <paramref name="grad"/> and the
+    /// branch input's <paramref name="gu"/>: <c>gx_j = Σ_i res_ij g_i + pre_j gu</c> (written once), <c>gpre_j = &lt;gu, x_j&gt;</c>.
+    /// </summary>
+    public static (Tensor Gx, Tensor Gpre) ReadBackward(Tensor x, Tensor pre, Tensor res, Tensor gu, Tensor grad)
     {
-        var gpre = empty_like(pre);
-        if (x.dtype == ScalarType.Float32) ReadBackward<float>(x, pre, gu, gx, gpre);
-        else ReadBackward<double>(x, pre, gu, gx, gpre);
-        return gpre;
+        var (gx, gpre) = (empty_like(x), empty_like(pre));
+        if (x.dtype == ScalarType.Float32) ReadBackward<float>(x, pre, res, gu, grad, gx, gpre);
+        else ReadBackward<double>(x, pre, res, gu, grad, gx, gpre);
+        return (gx, gpre);
     }
 
     /// <summary><c>out_i = Σ_j res_ij x_j + post_i · y</c>.</summary>
@@ -41,13 +44,16 @@ static class StreamMixing
         return output;
     }
 
-    /// <summary>Backward of <see cref="Write"/>: (gx, gres, gpost, gy) from the output gradient.</summary>
-    public static (Tensor Gx, Tensor Gres, Tensor Gpost, Tensor Gy) WriteBackward(Tensor x, Tensor res, Tensor post, Tensor y, Tensor grad)
+    /// <summary>
+    /// The coefficient and branch gradients of <see cref="Write"/> (gres, gpost, gy) from the output gradient;
+    /// its state gradient is written by <see cref="ReadBackward"/>, so that gx is written once.
+    /// </summary>
+    public static (Tensor Gres, Tensor Gpost, Tensor Gy) WriteBackward(Tensor x, Tensor post, Tensor y, Tensor grad)
     {
-        var (gx, gres, gpost, gy) = (empty_like(x), empty_like(res), empty_like(post), empty_like(y));
-        if (x.dtype == ScalarType.Float32) WriteBackward<float>(x, res, post, y, grad, gx, gres, gpost, gy);
-        else WriteBackward<double>(x, res, post, y, grad, gx, gres, gpost, gy);
-        return (gx, gres, gpost, gy);
+        var (gres, gpost, gy) = (empty(post.shape.Append(post.size(-1)).ToArray(), post.dtype), empty_like(post), empty_like(y));
+        if (x.dtype == ScalarType.Float32) WriteBackward<float>(x, post, y, grad, gres, gpost, gy);
+        else WriteBackward<double>(x, post, y, grad, gres, gpost, gy);
+        return (gres, gpost, gy);
     }
 
     static (int N, int D) Shape(Tensor x) => ((int)x.size(-2), (int)x.size(-1));
@@ -68,20 +74,22 @@ static class StreamMixing
         });
     }
 
-    static void ReadBackward<T>(Tensor x, Tensor pre, Tensor gu, Tensor gx, Tensor gpre) where T : unmanaged, IFloatingPointIeee754<T>
+    static void ReadBackward<T>(Tensor x, Tensor pre, Tensor res, Tensor gu, Tensor grad, Tensor gx, Tensor gpre) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (n, d) = Shape(x);
         CpuTensor.ParallelChunks(x.numel() / (n * d), Chunk, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
         {
-            ReadOnlySpan<T> xs = CpuTensor.Span<T>(x), ps = CpuTensor.Span<T>(pre), gs = CpuTensor.Span<T>(gu);
+            ReadOnlySpan<T> xs = CpuTensor.Span<T>(x), ps = CpuTensor.Span<T>(pre), rs = CpuTensor.Span<T>(res), us = CpuTensor.Span<T>(gu), gs = CpuTensor.Span<T>(grad);
             Span<T> gxs = CpuTensor.Span<T>(gx), gps = CpuTensor.Span<T>(gpre);
             for (var t = (int)t0; t < t1; t++)
             {
-                var gt = gs.Slice(t * d, d);
+                var gut = us.Slice(t * d, d);
                 for (var j = 0; j < n; j++)
                 {
-                    VectorOps.AddScaled(gxs.Slice((t * n + j) * d, d), gt, ps[t * n + j]);   // gx_j += pre_j gu
-                    gps[t * n + j] = VectorOps.Dot(gt, xs.Slice((t * n + j) * d, d));      // gpre_j = <gu, x_j>
+                    var gxj = gxs.Slice((t * n + j) * d, d);
+                    VectorOps.Scale(gxj, gut, ps[t * n + j]);                                                 // pre_j gu
+                    for (var i = 0; i < n; i++) VectorOps.AddScaled(gxj, gs.Slice((t * n + i) * d, d), rs[(t * n + i) * n + j]);   // + Σ_i res_ij g_i
+                    gps[t * n + j] = VectorOps.Dot(gut, xs.Slice((t * n + j) * d, d));                       // gpre_j = <gu, x_j>
                 }
             }
         });
@@ -108,14 +116,14 @@ static class StreamMixing
         });
     }
 
-    static void WriteBackward<T>(Tensor x, Tensor res, Tensor post, Tensor y, Tensor grad, Tensor gx, Tensor gres, Tensor gpost, Tensor gy)
+    static void WriteBackward<T>(Tensor x, Tensor post, Tensor y, Tensor grad, Tensor gres, Tensor gpost, Tensor gy)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (n, d) = Shape(x);
         CpuTensor.ParallelChunks(x.numel() / (n * d), Chunk, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
         {
-            ReadOnlySpan<T> xs = CpuTensor.Span<T>(x), rs = CpuTensor.Span<T>(res), ps = CpuTensor.Span<T>(post), ys = CpuTensor.Span<T>(y), gs = CpuTensor.Span<T>(grad);
-            Span<T> gxs = CpuTensor.Span<T>(gx), grs = CpuTensor.Span<T>(gres), gps = CpuTensor.Span<T>(gpost), gys = CpuTensor.Span<T>(gy);
+            ReadOnlySpan<T> xs = CpuTensor.Span<T>(x), ps = CpuTensor.Span<T>(post), ys = CpuTensor.Span<T>(y), gs = CpuTensor.Span<T>(grad);
+            Span<T> grs = CpuTensor.Span<T>(gres), gps = CpuTensor.Span<T>(gpost), gys = CpuTensor.Span<T>(gy);
             for (var t = (int)t0; t < t1; t++)
             {
                 var yt = ys.Slice(t * d, d);
@@ -128,13 +136,6 @@ static class StreamMixing
                     gps[t * n + i] = VectorOps.Dot(gi, yt);                      // gpost_i = <g_i, y>
                     for (var j = 0; j < n; j++)
                         grs[(t * n + i) * n + j] = VectorOps.Dot(gi, xs.Slice((t * n + j) * d, d));   // gres_ij = <g_i, x_j>
-                }
-                for (var j = 0; j < n; j++)
-                {
-                    var gxj = gxs.Slice((t * n + j) * d, d);                    // gx_j = Σ_i res_ij g_i
-                    VectorOps.Scale(gxj, gs.Slice(t * n * d, d), rs[t * n * n + j]);
-                    for (var i = 1; i < n; i++)
-                        VectorOps.AddScaled(gxj, gs.Slice((t * n + i) * d, d), rs[(t * n + i) * n + j]);
                 }
             }
         });

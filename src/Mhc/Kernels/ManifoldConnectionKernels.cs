@@ -1,0 +1,138 @@
+using System.Buffers;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using static TorchSharp.torch;
+
+namespace Mhc.Kernels;
+
+/// <summary>
+/// mHC's own passes over the stream state of one sub-layer (mHC paper §4.3, kernel fusion), each one
+/// read of the state per block of tokens kept in cache. Forward, from the projection <c>raw = v·φ</c>
+/// (a libtorch product): the RMS of the flattened state v, the coefficients
+/// (<see cref="ManifoldCoefficientKernels"/>) and the branch input Σ_j pre_j x_j. Backward: H_pre's
+/// gradient, the coefficient backward, <c>g_raw</c>, and the state gradient written once,
+/// <c>Σ_i res_ij g_i + pre_j gu − (s³ &lt;g_projected, raw&gt; / nd) v</c>; the two products with φ are left to
+/// the caller's matmuls. CPU, float32/float64, contiguous tensors.
+/// </summary>
+static class ManifoldConnectionKernels
+{
+    const long Block = 16;    // tokens whose state (16 × n·d values) stays in cache through the steps of a pass
+    const long Chunk = 128;   // backward: tokens per work item and per partial sum of the gate gradients
+
+    /// <summary>What the forward computes for tokens <c>v: [N, n·d]</c>, and keeps for the backward.</summary>
+    public sealed record Result(Tensor Pre, Tensor Post, Tensor Res, Tensor Projected, Tensor Scale, Tensor? BranchInput);
+
+    /// <summary>
+    /// Coefficients of <paramref name="v"/> <c>[N, n·d]</c> from its projection <paramref name="raw"/> = v·φ
+    /// <c>[N, n² + 2n]</c> and the six gate parameters: H_pre <c>[N, n]</c>, H_post <c>[N, n]</c>, H_res
+    /// <c>[N, n, n]</c>, the normalised projection <c>[N, n² + 2n]</c>, the inverse RMS <c>[N]</c> and, if asked,
+    /// the branch input <c>[N, d]</c>.
+    /// </summary>
+    public static Result Forward(Tensor v, Tensor raw, IReadOnlyList<Tensor> gates, int n, int iterations, double epsilon, bool branchInput)
+    {
+        var tokens = v.size(0);
+        var result = new Result(empty([tokens, n], v.dtype), empty([tokens, n], v.dtype), empty([tokens, n, n], v.dtype),
+            empty_like(raw), empty([tokens], v.dtype), branchInput ? empty([tokens, v.size(1) / n], v.dtype) : null);
+        if (v.dtype == ScalarType.Float32) Forward<float>(v, raw, gates, n, iterations, epsilon, result);
+        else Forward<double>(v, raw, gates, n, iterations, epsilon, result);
+        return result;
+    }
+
+    /// <summary>
+    /// Backward of <see cref="Forward"/> given the gradient <paramref name="g"/> of the connection's output
+    /// state <c>[N, n·d]</c>, of the branch input <paramref name="gu"/> <c>[N, d]</c> and of H_post and H_res:
+    /// the state gradient without the projection's share <c>[N, n·d]</c>, the gradient of <c>raw</c>
+    /// <c>[N, n² + 2n]</c> (the share is <c>g_raw·φᵀ</c>) and the six gate gradients.
+    /// </summary>
+    public static (Tensor Gx, Tensor GRaw, Tensor[] GGates) Backward(Tensor v, IReadOnlyList<Tensor> gates, int n, int iterations,
+        Result saved, Tensor g, Tensor gu, Tensor gPost, Tensor gRes)
+    {
+        var (gx, gRaw) = (empty_like(v), empty_like(saved.Projected));
+        var gGates = v.dtype == ScalarType.Float32
+            ? Backward<float>(v, gates, n, iterations, saved, g, gu, gPost, gRes, gx, gRaw)
+            : Backward<double>(v, gates, n, iterations, saved, g, gu, gPost, gRes, gx, gRaw);
+        return (gx, gRaw, gGates);
+    }
+
+    static void Forward<T>(Tensor v, Tensor raw, IReadOnlyList<Tensor> gates, int n, int iterations, double epsilon, Result result)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (size, width) = ((int)v.size(1), ManifoldCoefficientKernels.Width(n));
+        var d = size / n;
+        var (eps, inverseSize) = (T.CreateChecked(epsilon), T.One / T.CreateChecked(size));
+        CpuTensor.ParallelChunks(v.size(0), Block, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
+        {
+            var (a, count) = ((int)t0, (int)(t1 - t0));
+            ReadOnlySpan<T> vs = CpuTensor.Span<T>(v).Slice(a * size, count * size), raws = CpuTensor.Span<T>(raw).Slice(a * width, count * width);
+            var projected = CpuTensor.Span<T>(result.Projected).Slice(a * width, count * width);
+            var scale = CpuTensor.Span<T>(result.Scale).Slice(a, count);
+            for (var t = 0; t < count; t++)
+            {
+                var vt = vs.Slice(t * size, size);
+                // RMSNorm applied after the product: (v·φ)/rms(v) is the same math and reads v once.
+                var s = scale[t] = T.One / T.Sqrt(VectorOps.Dot(vt, vt) * inverseSize + eps);
+                VectorOps.Scale(projected.Slice(t * width, width), raws.Slice(t * width, width), s);
+            }
+            var pre = CpuTensor.Span<T>(result.Pre).Slice(a * n, count * n);
+            ManifoldCoefficientKernels.ForwardBlock(Gates<T>.Of(gates), projected, pre,
+                CpuTensor.Span<T>(result.Post).Slice(a * n), CpuTensor.Span<T>(result.Res).Slice(a * n * n), count, n, iterations);
+            if (result.BranchInput is not { } branchInput) return;
+            var us = CpuTensor.Span<T>(branchInput).Slice(a * d, count * d);
+            for (var t = 0; t < count; t++)
+            {
+                var ut = us.Slice(t * d, d);
+                VectorOps.Scale(ut, vs.Slice(t * size, d), pre[t * n]);
+                for (var j = 1; j < n; j++) VectorOps.AddScaled(ut, vs.Slice(t * size + j * d, d), pre[t * n + j]);
+            }
+        });
+    }
+
+    static Tensor[] Backward<T>(Tensor v, IReadOnlyList<Tensor> gates, int n, int iterations, Result saved,
+        Tensor g, Tensor gu, Tensor gPost, Tensor gRes, Tensor gx, Tensor gRaw) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (tokens, size, width) = ((int)v.size(0), (int)v.size(1), ManifoldCoefficientKernels.Width(n));
+        var d = size / n;
+        var inverseSize = T.One / T.CreateChecked(size);
+        var chunks = (int)((tokens + Chunk - 1) / Chunk);
+        var gateWidth = ManifoldCoefficientKernels.GateGradientWidth(n);
+        // Per-chunk partial sums, added in chunk order afterwards: reproducible for any thread count.
+        var gatePartials = new T[chunks * gateWidth];
+        CpuTensor.ParallelChunks(tokens, Chunk, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
+        {
+            var gatePartial = gatePartials.AsSpan((int)(t0 / Chunk) * gateWidth, gateWidth);
+            var gPre = ArrayPool<T>.Shared.Rent((int)Block * n);
+            ReadOnlySpan<T> vs = CpuTensor.Span<T>(v), gs = CpuTensor.Span<T>(g), gus = CpuTensor.Span<T>(gu);
+            ReadOnlySpan<T> pre = CpuTensor.Span<T>(saved.Pre), res = CpuTensor.Span<T>(saved.Res), projected = CpuTensor.Span<T>(saved.Projected), scale = CpuTensor.Span<T>(saved.Scale);
+            Span<T> gxs = CpuTensor.Span<T>(gx), gRaws = CpuTensor.Span<T>(gRaw);
+            for (var a = (int)t0; a < t1; a += (int)Block)
+            {
+                var count = Math.Min((int)Block, (int)t1 - a);
+                for (var t = 0; t < count; t++)
+                    for (var j = 0; j < n; j++)
+                        gPre[t * n + j] = VectorOps.Dot(gus.Slice((a + t) * d, d), vs.Slice((a + t) * size + j * d, d));   // gpre_j = <gu, x_j>
+                var gProjected = gRaws.Slice(a * width, count * width);
+                ManifoldCoefficientKernels.BackwardBlock(Gates<T>.Of(gates), projected.Slice(a * width), pre.Slice(a * n), CpuTensor.Span<T>(saved.Post).Slice(a * n),
+                    gPre, CpuTensor.Span<T>(gPost).Slice(a * n), CpuTensor.Span<T>(gRes).Slice(a * n * n), gProjected, gatePartial, count, n, iterations);
+                for (var t = 0; t < count; t++)
+                {
+                    // projected = raw · s with s = (|v|²/nd + ε)^(−1/2): g_raw = g_projected · s, ∂s/∂v = −s³ v / nd,
+                    // and Σ g_projected · projected = s · Σ g_projected · raw.
+                    var s = scale[a + t];
+                    var gt = gProjected.Slice(t * width, width);
+                    var rms = -VectorOps.Dot(gt, projected.Slice((a + t) * width, width)) * s * s * inverseSize;
+                    VectorOps.Scale(gt, gt, s);
+                    var row = (a + t) * size;
+                    for (var j = 0; j < n; j++)
+                    {
+                        var gxj = gxs.Slice(row + j * d, d);                                    // gx_j = rms · x_j + pre_j gu + Σ_i res_ij g_i
+                        VectorOps.Scale(gxj, vs.Slice(row + j * d, d), rms);
+                        VectorOps.AddScaled(gxj, gus.Slice((a + t) * d, d), pre[(a + t) * n + j]);
+                        for (var i = 0; i < n; i++) VectorOps.AddScaled(gxj, gs.Slice(row + i * d, d), res[((a + t) * n + i) * n + j]);
+                    }
+                }
+            }
+            ArrayPool<T>.Shared.Return(gPre);
+        });
+        return ManifoldCoefficientKernels.GateGradients<T>(gatePartials, chunks, n);
+    }
+}
