@@ -39,7 +39,9 @@ sealed class ConnectionChainFunction : autograd.SingleTensorFunction<ConnectionC
             var next = StreamMixing.Write(state, coefficients.Res, coefficients.Post, y.detach());
             if (segment.Recompute)
             {
+                // Only the segment's input (kept above) survives; this state and the coefficients are rebuilt in backward.
                 coefficients.Dispose();
+                state.Dispose();
                 segment.Steps.Add(new Step(null, null, Keep(leaf), Keep(y)));
             }
             else segment.Steps.Add(new Step(Keep(state), coefficients.Keep(), Keep(leaf), Keep(y)));
@@ -62,11 +64,20 @@ sealed class ConnectionChainFunction : autograd.SingleTensorFunction<ConnectionC
             {
                 var (x, coefficients, leaf, y) = segment.Steps[k];
                 var connection = segment.Connections[k];
-                var (gres, gpost, gy) = StreamMixing.WriteBackward(x!, coefficients!.Post, y.detach(), g);
-                using (enable_grad()) y.backward([gy]);
-                var (gx, grads) = coefficients.Backward(x!, g, leaf.grad!.contiguous(), gpost, gres);
-                for (var i = 0; i < grads.Count; i++)
-                    if (grads[i] is { } pg) parameterGrads[connection.FusedParameters[i]] = pg;
+                Tensor gx;
+                using (NewDisposeScope())
+                {
+                    var (gres, gpost, gy) = StreamMixing.WriteBackward(x!, coefficients!.Post, y.detach(), g);
+                    using (enable_grad()) y.backward([gy]);
+                    var (stateGrad, grads) = coefficients.Backward(x!, g, leaf.grad!.contiguous(), gpost, gres);
+                    for (var i = 0; i < grads.Count; i++)
+                        if (grads[i] is { } pg) parameterGrads[connection.FusedParameters[i]] = pg.MoveToOuterDisposeScope();
+                    gx = stateGrad.MoveToOuterDisposeScope();
+                }
+                // Free this sub-layer's tensors now rather than at the segment's end: backward's peak memory
+                // would otherwise hold every sub-layer's state gradient (16.8 MB each at R1).
+                segment.Steps[k].Dispose();
+                g.Dispose();
                 g = gx;
             }
             var result = new List<Tensor> { g.MoveToOuterDisposeScope(), null! };
@@ -83,12 +94,12 @@ sealed class ConnectionChainFunction : autograd.SingleTensorFunction<ConnectionC
     /// <summary>Rebuilds each step's input state and coefficients from the segment input and the kept branch outputs.</summary>
     static void Recompute(Segment segment)
     {
-        var state = segment.Input!;
+        var state = segment.Input!.alias();
         for (var k = 0; k < segment.Steps.Count; k++)
         {
             var step = segment.Steps[k];
             var coefficients = segment.Connections[k].FusedCoefficients(state, withGraph: true, withBranchInput: false).Keep();
-            segment.Steps[k] = step with { State = Keep(state.alias()), Coefficients = coefficients };
+            segment.Steps[k] = step with { State = Keep(state), Coefficients = coefficients };
             if (k + 1 < segment.Steps.Count)   // the segment's output state is not needed in backward
                 state = StreamMixing.Write(state, coefficients.Res, coefficients.Post, step.Y.detach());
         }
@@ -103,7 +114,16 @@ sealed class ConnectionChainFunction : autograd.SingleTensorFunction<ConnectionC
     /// <summary>Takes a tensor out of the caller's dispose scope: it lives until backward (or the segment is disposed).</summary>
     static Tensor Keep(Tensor t) => t.DetachFromDisposeScope();
 
-    sealed record Step(Tensor? State, FusedCoefficients? Coefficients, Tensor Leaf, Tensor Y);
+    sealed record Step(Tensor? State, FusedCoefficients? Coefficients, Tensor Leaf, Tensor Y)
+    {
+        public void Dispose()
+        {
+            State?.Dispose();
+            Coefficients?.Dispose();
+            Leaf.Dispose();
+            Y.Dispose();
+        }
+    }
 
     /// <summary>What a segment keeps from forward to backward.</summary>
     sealed class Segment(IReadOnlyList<Connection> connections, bool recompute) : IDisposable
@@ -116,13 +136,7 @@ sealed class ConnectionChainFunction : autograd.SingleTensorFunction<ConnectionC
         public void Dispose()
         {
             Input?.Dispose();
-            foreach (var s in Steps)
-            {
-                s.State?.Dispose();
-                s.Coefficients?.Dispose();
-                s.Leaf.Dispose();
-                s.Y.Dispose();
-            }
+            foreach (var step in Steps) step.Dispose();
             Steps.Clear();
         }
     }
