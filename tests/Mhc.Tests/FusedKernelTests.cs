@@ -50,52 +50,15 @@ public class FusedKernelTests
     }
 
     [Theory]
-    [InlineData(1.0, 20)]
-    [InlineData(3.0, 7)]
-    [InlineData(5e3, 20)]     // log-domain matrices
-    public void Fused_manifold_coefficients_equal_the_reference_functions(double scale, int iterations)
-    {
-        manual_seed(62);
-        const int n = 4;
-        var width = n * n + 2 * n;
-        using var projected = (randn([3, 5, width], ScalarType.Float64) * scale).requires_grad_(true);
-        var parameters = new[] { tensor(0.7), tensor(-1.3), tensor(0.9), randn(n, dtype: ScalarType.Float64), randn(n, dtype: ScalarType.Float64), randn([n, n], ScalarType.Float64) }
-            .Select(t => t.requires_grad_(true)).ToArray();
-        var weights = new[] { randn([3, 5, n], ScalarType.Float64), randn([3, 5, n], ScalarType.Float64), randn([3, 5, n, n], ScalarType.Float64) };
-        List<double[]> fusedValues, fusedGrads;
-
-        using (no_grad())
-        {
-            var (pre, post, res) = ManifoldCoefficientKernels.Forward(projected, parameters, iterations);
-            var (gProjected, gParameters) = ManifoldCoefficientKernels.Backward(projected, parameters, pre, post, weights[0], weights[1], weights[2], iterations);
-            fusedValues = new[] { pre, post, res }.Select(Reference.Values).ToList();
-            fusedGrads = gParameters.Prepend(gProjected).Select(Reference.Values).ToList();
-        }
-
-        var refPre = (parameters[0] * projected.narrow(-1, 0, n) + parameters[3]).sigmoid();
-        var refPost = (parameters[1] * projected.narrow(-1, n, n) + parameters[4]).sigmoid() * 2;
-        var refRes = Sinkhorn.Project(parameters[2] * projected.narrow(-1, 2 * n, n * n).reshape(3, 5, n, n) + parameters[5], iterations);
-        ((refPre * weights[0]).sum() + (refPost * weights[1]).sum() + (refRes * weights[2]).sum()).backward();
-        var refValues = new[] { refPre, refPost, refRes }.Select(Reference.Values).ToList();
-        var refGrads = new[] { projected }.Concat(parameters).Select(t => Reference.Values(t.grad!)).ToList();
-
-        for (var i = 0; i < 3; i++) AssertClose(refValues[i], fusedValues[i], $"output {i}");
-        for (var i = 0; i < refGrads.Count; i++)
-        {
-            Assert.All(fusedGrads[i], g => Assert.True(double.IsFinite(g)));
-            AssertClose(refGrads[i], fusedGrads[i], $"gradient {i}");
-        }
-    }
-
-    [Theory]
-    [InlineData(150, 3, 5)]    // several blocks and chunks; n·d not a whole number of vectors
-    [InlineData(37, 4, 16)]
-    public void Manifold_connection_passes_equal_the_formulas(int tokens, int n, int d)
+    [InlineData(150, 3, 5, 1.0, 20)]   // several blocks; n·d not a whole number of vectors
+    [InlineData(37, 4, 16, 3.0, 7)]
+    [InlineData(15, 4, 8, 5e3, 20)]    // log-domain Sinkhorn, saturated sigmoids
+    public void Manifold_connection_passes_equal_the_formulas(int tokens, int n, int d, double rawScale, int iterations)
     {
         manual_seed(64);
         var width = n * n + 2 * n;
         var v = (randn([tokens, n * d], ScalarType.Float64) * 1.5).requires_grad_(true);
-        var phi = (randn([n * d, width], ScalarType.Float64) * 0.3).requires_grad_(true);
+        var raw = (randn([tokens, width], ScalarType.Float64) * rawScale).requires_grad_(true);   // stands for v·φ, a libtorch product
         var gates = new[] { tensor(0.7), tensor(-1.3), tensor(0.9), randn(n, dtype: ScalarType.Float64), randn(n, dtype: ScalarType.Float64), randn([n, n], ScalarType.Float64) }
             .Select(t => t.requires_grad_(true)).ToArray();
         var (g, gu, gPost, gRes) = (randn([tokens, n * d], ScalarType.Float64), randn([tokens, d], ScalarType.Float64),
@@ -103,23 +66,27 @@ public class FusedKernelTests
         List<double[]> fused;
         using (no_grad())
         {
-            var f = ManifoldConnectionKernels.Forward(v, v.matmul(phi), gates, n, 20, 1e-6, branchInput: true);
-            var (gx, gRaw, gGates) = ManifoldConnectionKernels.Backward(v, gates, n, 20, f, g, gu, gPost, gRes);
-            fused = new[] { f.Pre, f.Post, f.Res, f.BranchInput!, gx.addmm(gRaw, phi.t()), v.t().matmul(gRaw) }.Concat(gGates).Select(Reference.Values).ToList();
+            var f = ManifoldConnectionKernels.Forward(v, raw, gates, n, iterations, 1e-6, branchInput: true);
+            var (gx, gRaw, gGates) = ManifoldConnectionKernels.Backward(v, gates, n, iterations, f, g, gu, gPost, gRes);
+            fused = new[] { f.Pre, f.Post, f.Res, f.BranchInput!, gx, gRaw }.Concat(gGates).Select(Reference.Values).ToList();
         }
 
         // The formulas of spec §5 one op at a time; H_res·x's own state gradient Σ_i res_ij g_i is part of gx.
-        var projected = v.matmul(phi) * (v.square().mean([-1], keepdim: true) + 1e-6).rsqrt();
+        var projected = raw * (v.square().mean([-1], keepdim: true) + 1e-6).rsqrt();
         var pre = (gates[0] * projected.narrow(-1, 0, n) + gates[3]).sigmoid();
         var post = (gates[1] * projected.narrow(-1, n, n) + gates[4]).sigmoid() * 2;
-        var res = Sinkhorn.Project(gates[2] * projected.narrow(-1, 2 * n, n * n).reshape(tokens, n, n) + gates[5], 20);
+        var res = Sinkhorn.Project(gates[2] * projected.narrow(-1, 2 * n, n * n).reshape(tokens, n, n) + gates[5], iterations);
         var x = v.view(tokens, n, d);
         var u = (pre.unsqueeze(-1) * x).sum(1);
         ((res.detach().matmul(x).view(tokens, n * d) * g).sum() + (u * gu).sum() + (post * gPost).sum() + (res * gRes).sum()).backward();
-        var expected = new[] { pre, post, res, u, v.grad!, phi.grad! }.Concat(gates.Select(p => p.grad!)).Select(Reference.Values).ToList();
+        var expected = new[] { pre, post, res, u, v.grad!, raw.grad! }.Concat(gates.Select(p => p.grad!)).Select(Reference.Values).ToList();
 
-        string[] names = ["pre", "post", "res", "branch input", "state gradient", "phi gradient", "alpha_pre", "alpha_post", "alpha_res", "b_pre", "b_post", "b_res"];
-        for (var i = 0; i < expected.Count; i++) AssertClose(expected[i], fused[i], names[i]);
+        string[] names = ["pre", "post", "res", "branch input", "state gradient", "raw gradient", "alpha_pre", "alpha_post", "alpha_res", "b_pre", "b_post", "b_res"];
+        for (var i = 0; i < expected.Count; i++)
+        {
+            Assert.All(fused[i], value => Assert.True(double.IsFinite(value), $"{names[i]} is not finite"));
+            AssertClose(expected[i], fused[i], names[i]);
+        }
     }
 
     [Fact]
@@ -135,23 +102,19 @@ public class FusedKernelTests
                 manual_seed(63);
                 const int n = 4;
                 using var _ = no_grad();
-                var projected = randn([4, 300, n * n + 2 * n]);
                 var parameters = new[] { tensor(0.5f), tensor(0.5f), tensor(0.5f), randn(n), randn(n), randn(n, n) };
-                var (pre, post, res) = ManifoldCoefficientKernels.Forward(projected, parameters, 20);
-                var (gProjected, gParameters) = ManifoldCoefficientKernels.Backward(projected, parameters, pre, post, randn_like(pre), randn_like(post), randn_like(res), 20);
+                // 1,200 tokens: many work items, each adding its partial sums of the gate gradients.
                 var x = randn(4, 300, n, 64);
+                var v = x.view(1200, n * 64);
+                var f = ManifoldConnectionKernels.Forward(v, randn(1200, n * n + 2 * n), parameters, n, 20, 1e-6, branchInput: true);
+                var (pre, post, res) = (f.Pre.view(4, 300, n), f.Post.view(4, 300, n), f.Res.view(4, 300, n, n));
                 var y = randn(4, 300, 64);
                 var g = randn_like(x);
                 var (gres, gpost, gy) = StreamMixing.WriteBackward(x, post, y, g);
                 var (gx, gpre) = StreamMixing.ReadBackward(x, pre, res, randn_like(y), g);
-                // mHC's own passes: 1,200 tokens are several work items, each adding its partial sums of the gate gradients.
-                var v = x.view(1200, n * 64);
-                var phi = randn(n * 64, n * n + 2 * n) * 0.1f;
-                var f = ManifoldConnectionKernels.Forward(v, v.matmul(phi), parameters, n, 20, 1e-6, branchInput: true);
-                var (gv, gRaw, gGates) = ManifoldConnectionKernels.Backward(v, parameters, n, 20, f, g.view(v.shape), randn_like(y).view(1200, 64), gpost.view(1200, n), gres.view(1200, n, n));
-                return gParameters.Append(gProjected).Append(gx).Append(gres).Append(gpost).Append(gy).Append(gpre)
-                    .Append(f.Pre).Append(f.Res).Append(f.BranchInput!).Append(gv).Append(gRaw).Concat(gGates)
-                    .Append(StreamMixing.Write(x, res, post, y)).Append(StreamMixing.Read(x, pre)).SelectMany(Reference.Values).ToArray();
+                var (gv, gRaw, gGates) = ManifoldConnectionKernels.Backward(v, parameters, n, 20, f, g.view(v.shape), randn(1200, 64), gpost.view(1200, n), gres.view(1200, n, n));
+                return new[] { f.Pre, f.Post, f.Res, f.BranchInput!, gv, gRaw, gx, gres, gpost, gy, gpre, StreamMixing.Write(x, res, post, y), StreamMixing.Read(x, pre) }
+                    .Concat(gGates).SelectMany(Reference.Values).ToArray();
             }
             Assert.Equal(Run(1), Run(2));
         }

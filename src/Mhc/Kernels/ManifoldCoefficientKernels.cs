@@ -11,13 +11,11 @@ namespace Mhc.Kernels;
 /// <c>H_pre = sigmoid(α_pre p_pre + b_pre)</c>, <c>H_post = 2 sigmoid(α_post p_post + b_post)</c>,
 /// <c>H_res = Sinkhorn(α_res mat(p_res) + b_res)</c>. The backward recomputes the Sinkhorn iterations per
 /// token instead of keeping 40 intermediate tensors alive. CPU, float32/float64, contiguous inputs.
-/// The block functions work on a run of tokens and are what <see cref="ManifoldConnectionKernels"/> calls
-/// while those tokens' state is in cache; the tensor functions run them over a whole projection.
+/// The block functions work on a run of tokens; <see cref="ManifoldConnectionKernels"/> calls them while
+/// those tokens' state is in cache.
 /// </summary>
 static class ManifoldCoefficientKernels
 {
-    const long Chunk = 64;
-
     /// <summary>Width of the per-token projection: n² + 2n.</summary>
     public static int Width(int n) => n * n + 2 * n;
 
@@ -25,57 +23,14 @@ static class ManifoldCoefficientKernels
     public static int GateGradientWidth(int n) => 3 + 2 * n + n * n;
 
     /// <summary>
-    /// (pre [..., n], post [..., n], res [..., n, n]) from projected [..., n² + 2n] and the parameters
-    /// (α_pre, α_post, α_res as 0-dim tensors, b_pre [n], b_post [n], b_res [n, n]).
-    /// </summary>
-    public static (Tensor Pre, Tensor Post, Tensor Res) Forward(Tensor projected, IReadOnlyList<Tensor> parameters, int iterations)
-    {
-        var n = (int)parameters[3].size(0);
-        var leading = projected.shape[..^1];
-        var pre = empty([.. leading, n], projected.dtype);
-        var post = empty([.. leading, n], projected.dtype);
-        var res = empty([.. leading, n, n], projected.dtype);
-        if (pre.dtype == ScalarType.Float32) Forward<float>(projected, parameters, pre, post, res, n, iterations);
-        else Forward<double>(projected, parameters, pre, post, res, n, iterations);
-        return (pre, post, res);
-    }
-
-    /// <summary>
-    /// Gradients of the projection and of the six parameters (in <see cref="Forward"/>'s order) from the
-    /// gradients of pre, post and res; <paramref name="pre"/> and <paramref name="post"/> are the forward outputs.
-    /// </summary>
-    public static (Tensor Projected, Tensor[] Parameters) Backward(Tensor projected, IReadOnlyList<Tensor> parameters, Tensor pre, Tensor post,
-        Tensor gPre, Tensor gPost, Tensor gRes, int iterations)
-    {
-        var n = (int)parameters[3].size(0);
-        var gProjected = empty_like(projected);
-        var tokens = pre.numel() / n;
-        var chunks = (tokens + Chunk - 1) / Chunk;
-        Tensor[] gates;
-        if (projected.dtype == ScalarType.Float32)
-        {
-            var partials = new float[chunks * GateGradientWidth(n)];
-            Backward<float>(projected, parameters, pre, post, gPre, gPost, gRes, gProjected, partials, n, iterations);
-            gates = GateGradients<float>(partials, (int)chunks, n);
-        }
-        else
-        {
-            var partials = new double[chunks * GateGradientWidth(n)];
-            Backward<double>(projected, parameters, pre, post, gPre, gPost, gRes, gProjected, partials, n, iterations);
-            gates = GateGradients<double>(partials, (int)chunks, n);
-        }
-        return (gProjected, gates);
-    }
-
-    /// <summary>
-    /// The six parameter gradients from per-chunk partial sums, added in chunk order (reproducible for any
+    /// The six parameter gradients from per-block partial sums, added in block order (reproducible for any
     /// thread count), as tensors of the parameters' shapes.
     /// </summary>
-    public static Tensor[] GateGradients<T>(ReadOnlySpan<T> partials, int chunks, int n) where T : unmanaged, IFloatingPointIeee754<T>
+    public static Tensor[] GateGradients<T>(ReadOnlySpan<T> partials, int blocks, int n) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var width = GateGradientWidth(n);
         var total = new T[width];
-        for (var c = 0; c < chunks; c++)
+        for (var c = 0; c < blocks; c++)
             for (var k = 0; k < width; k++) total[k] += partials[c * width + k];
         var dtype = typeof(T) == typeof(float) ? ScalarType.Float32 : ScalarType.Float64;
         Tensor Make(int offset, long[] shape)
@@ -160,32 +115,6 @@ static class ManifoldCoefficientKernels
         ArrayPool<T>.Shared.Return(logits);
         ArrayPool<T>.Shared.Return(gLogits);
         ArrayPool<Vector<T>>.Shared.Return(scratch);
-    }
-
-    static void Forward<T>(Tensor projected, IReadOnlyList<Tensor> parameters, Tensor pre, Tensor post, Tensor res, int n, int iterations)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var width = Width(n);
-        CpuTensor.ParallelChunks(pre.numel() / n, Chunk, (t0, t1) =>
-        {
-            var (a, b) = ((int)t0, (int)(t1 - t0));
-            ForwardBlock(Gates<T>.Of(parameters), CpuTensor.Span<T>(projected).Slice(a * width, b * width),
-                CpuTensor.Span<T>(pre).Slice(a * n), CpuTensor.Span<T>(post).Slice(a * n), CpuTensor.Span<T>(res).Slice(a * n * n), b, n, iterations);
-        });
-    }
-
-    static void Backward<T>(Tensor projected, IReadOnlyList<Tensor> parameters, Tensor pre, Tensor post, Tensor gPre, Tensor gPost, Tensor gRes,
-        Tensor gProjected, T[] partials, int n, int iterations) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var width = Width(n);
-        CpuTensor.ParallelChunks(pre.numel() / n, Chunk, (t0, t1) =>
-        {
-            var (a, b) = ((int)t0, (int)(t1 - t0));
-            BackwardBlock(Gates<T>.Of(parameters), CpuTensor.Span<T>(projected).Slice(a * width), CpuTensor.Span<T>(pre).Slice(a * n),
-                CpuTensor.Span<T>(post).Slice(a * n), CpuTensor.Span<T>(gPre).Slice(a * n), CpuTensor.Span<T>(gPost).Slice(a * n),
-                CpuTensor.Span<T>(gRes).Slice(a * n * n), CpuTensor.Span<T>(gProjected).Slice(a * width),
-                partials.AsSpan((int)(t0 / Chunk) * GateGradientWidth(n), GateGradientWidth(n)), b, n, iterations);
-        });
     }
 
     static T Sigmoid<T>(T z) where T : IFloatingPointIeee754<T> => T.One / (T.One + T.Exp(-z));

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using static TorchSharp.torch;
@@ -16,8 +15,9 @@ namespace Mhc.Kernels;
 /// </summary>
 static class ManifoldConnectionKernels
 {
-    const long Block = 16;    // tokens whose state (16 × n·d values) stays in cache through the steps of a pass
-    const long Chunk = 128;   // backward: tokens per work item and per partial sum of the gate gradients
+    // Tokens per work item, whose state (16 × n·d values) stays in cache through the steps of a pass; the
+    // backward keeps one partial sum of the gate gradients per block.
+    const int Block = 16;
 
     /// <summary>What the forward computes for tokens <c>v: [N, n·d]</c>, and keeps for the backward.</summary>
     public sealed record Result(Tensor Pre, Tensor Post, Tensor Res, Tensor Projected, Tensor Scale, Tensor? BranchInput);
@@ -78,12 +78,7 @@ static class ManifoldConnectionKernels
                 CpuTensor.Span<T>(result.Post).Slice(a * n), CpuTensor.Span<T>(result.Res).Slice(a * n * n), count, n, iterations);
             if (result.BranchInput is not { } branchInput) return;
             var us = CpuTensor.Span<T>(branchInput).Slice(a * d, count * d);
-            for (var t = 0; t < count; t++)
-            {
-                var ut = us.Slice(t * d, d);
-                VectorOps.Scale(ut, vs.Slice(t * size, d), pre[t * n]);
-                for (var j = 1; j < n; j++) VectorOps.AddScaled(ut, vs.Slice(t * size + j * d, d), pre[t * n + j]);
-            }
+            for (var t = 0; t < count; t++) StreamMixing.ReadToken(us.Slice(t * d, d), vs.Slice(t * size, size), pre.Slice(t * n, n), n, d);
         });
     }
 
@@ -93,46 +88,37 @@ static class ManifoldConnectionKernels
         var (tokens, size, width) = ((int)v.size(0), (int)v.size(1), ManifoldCoefficientKernels.Width(n));
         var d = size / n;
         var inverseSize = T.One / T.CreateChecked(size);
-        var chunks = (int)((tokens + Chunk - 1) / Chunk);
+        var blocks = (tokens + Block - 1) / Block;
         var gateWidth = ManifoldCoefficientKernels.GateGradientWidth(n);
-        // Per-chunk partial sums, added in chunk order afterwards: reproducible for any thread count.
-        var gatePartials = new T[chunks * gateWidth];
-        CpuTensor.ParallelChunks(tokens, Chunk, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
+        // Per-block partial sums, added in block order afterwards: reproducible for any thread count.
+        var gatePartials = new T[blocks * gateWidth];
+        CpuTensor.ParallelChunks(tokens, Block, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
         {
-            var gatePartial = gatePartials.AsSpan((int)(t0 / Chunk) * gateWidth, gateWidth);
-            var gPre = ArrayPool<T>.Shared.Rent((int)Block * n);
+            var (a, count) = ((int)t0, (int)(t1 - t0));
             ReadOnlySpan<T> vs = CpuTensor.Span<T>(v), gs = CpuTensor.Span<T>(g), gus = CpuTensor.Span<T>(gu);
             ReadOnlySpan<T> pre = CpuTensor.Span<T>(saved.Pre), res = CpuTensor.Span<T>(saved.Res), projected = CpuTensor.Span<T>(saved.Projected), scale = CpuTensor.Span<T>(saved.Scale);
-            Span<T> gxs = CpuTensor.Span<T>(gx), gRaws = CpuTensor.Span<T>(gRaw);
-            for (var a = (int)t0; a < t1; a += (int)Block)
+            var gxs = CpuTensor.Span<T>(gx);
+            var gProjected = CpuTensor.Span<T>(gRaw).Slice(a * width, count * width);   // becomes g_raw below
+            Span<T> gPre = stackalloc T[Block * n];
+            for (var t = 0; t < count; t++)
+                for (var j = 0; j < n; j++)
+                    gPre[t * n + j] = VectorOps.Dot(gus.Slice((a + t) * d, d), vs.Slice((a + t) * size + j * d, d));   // gpre_j = <gu, x_j>
+            ManifoldCoefficientKernels.BackwardBlock(Gates<T>.Of(gates), projected.Slice(a * width), pre.Slice(a * n), CpuTensor.Span<T>(saved.Post).Slice(a * n),
+                gPre, CpuTensor.Span<T>(gPost).Slice(a * n), CpuTensor.Span<T>(gRes).Slice(a * n * n), gProjected,
+                gatePartials.AsSpan(a / Block * gateWidth, gateWidth), count, n, iterations);
+            for (var t = 0; t < count; t++)
             {
-                var count = Math.Min((int)Block, (int)t1 - a);
-                for (var t = 0; t < count; t++)
-                    for (var j = 0; j < n; j++)
-                        gPre[t * n + j] = VectorOps.Dot(gus.Slice((a + t) * d, d), vs.Slice((a + t) * size + j * d, d));   // gpre_j = <gu, x_j>
-                var gProjected = gRaws.Slice(a * width, count * width);
-                ManifoldCoefficientKernels.BackwardBlock(Gates<T>.Of(gates), projected.Slice(a * width), pre.Slice(a * n), CpuTensor.Span<T>(saved.Post).Slice(a * n),
-                    gPre, CpuTensor.Span<T>(gPost).Slice(a * n), CpuTensor.Span<T>(gRes).Slice(a * n * n), gProjected, gatePartial, count, n, iterations);
-                for (var t = 0; t < count; t++)
-                {
-                    // projected = raw · s with s = (|v|²/nd + ε)^(−1/2): g_raw = g_projected · s, ∂s/∂v = −s³ v / nd,
-                    // and Σ g_projected · projected = s · Σ g_projected · raw.
-                    var s = scale[a + t];
-                    var gt = gProjected.Slice(t * width, width);
-                    var rms = -VectorOps.Dot(gt, projected.Slice((a + t) * width, width)) * s * s * inverseSize;
-                    VectorOps.Scale(gt, gt, s);
-                    var row = (a + t) * size;
-                    for (var j = 0; j < n; j++)
-                    {
-                        var gxj = gxs.Slice(row + j * d, d);                                    // gx_j = rms · x_j + pre_j gu + Σ_i res_ij g_i
-                        VectorOps.Scale(gxj, vs.Slice(row + j * d, d), rms);
-                        VectorOps.AddScaled(gxj, gus.Slice((a + t) * d, d), pre[(a + t) * n + j]);
-                        for (var i = 0; i < n; i++) VectorOps.AddScaled(gxj, gs.Slice(row + i * d, d), res[((a + t) * n + i) * n + j]);
-                    }
-                }
+                // projected = raw · s with s = (|v|²/nd + ε)^(−1/2): g_raw = g_projected · s, ∂s/∂v = −s³ v / nd,
+                // and Σ g_projected · projected = s · Σ g_projected · raw.
+                var s = scale[a + t];
+                var gt = gProjected.Slice(t * width, width);
+                var rms = -VectorOps.Dot(gt, projected.Slice((a + t) * width, width)) * s * s * inverseSize;
+                VectorOps.Scale(gt, gt, s);
+                var row = (a + t) * size;
+                StreamMixing.StateGradientToken(gxs.Slice(row, size), gs.Slice(row, size), gus.Slice((a + t) * d, d), pre.Slice((a + t) * n, n),
+                    res.Slice((a + t) * n * n, n * n), vs.Slice(row, size), rms, n, d);
             }
-            ArrayPool<T>.Shared.Return(gPre);
         });
-        return ManifoldCoefficientKernels.GateGradients<T>(gatePartials, chunks, n);
+        return ManifoldCoefficientKernels.GateGradients<T>(gatePartials, blocks, n);
     }
 }

@@ -65,13 +65,35 @@ static class StreamMixing
         {
             ReadOnlySpan<T> xs = CpuTensor.Span<T>(x), ps = CpuTensor.Span<T>(pre);
             var us = CpuTensor.Span<T>(output);
-            for (var t = (int)t0; t < t1; t++)
-            {
-                var ut = us.Slice(t * d, d);
-                VectorOps.Scale(ut, xs.Slice(t * n * d, d), ps[t * n]);
-                for (var j = 1; j < n; j++) VectorOps.AddScaled(ut, xs.Slice((t * n + j) * d, d), ps[t * n + j]);
-            }
+            for (var t = (int)t0; t < t1; t++) ReadToken(us.Slice(t * d, d), xs.Slice(t * n * d, n * d), ps.Slice(t * n, n), n, d);
         });
+    }
+
+    /// <summary>One token's branch input <c>u = Σ_j pre_j x_j</c> (x: its n rows of d).</summary>
+    internal static void ReadToken<T>(Span<T> u, ReadOnlySpan<T> x, ReadOnlySpan<T> pre, int n, int d) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        VectorOps.Scale(u, x[..d], pre[0]);
+        for (var j = 1; j < n; j++) VectorOps.AddScaled(u, x.Slice(j * d, d), pre[j]);
+    }
+
+    /// <summary>
+    /// One token's state gradient, written once: <c>gx_j = c · x_j + pre_j gu + Σ_i res_ij g_i</c>, the first
+    /// term only when <paramref name="x"/> is not empty (mHC's RMS share). Rows: n of d; res: n × n.
+    /// </summary>
+    internal static void StateGradientToken<T>(Span<T> gx, ReadOnlySpan<T> g, ReadOnlySpan<T> gu, ReadOnlySpan<T> pre, ReadOnlySpan<T> res,
+        ReadOnlySpan<T> x, T c, int n, int d) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (var j = 0; j < n; j++)
+        {
+            var gxj = gx.Slice(j * d, d);
+            if (x.IsEmpty) VectorOps.Scale(gxj, gu, pre[j]);
+            else
+            {
+                VectorOps.Scale(gxj, x.Slice(j * d, d), c);
+                VectorOps.AddScaled(gxj, gu, pre[j]);
+            }
+            for (var i = 0; i < n; i++) VectorOps.AddScaled(gxj, g.Slice(i * d, d), res[i * n + j]);
+        }
     }
 
     static void ReadBackward<T>(Tensor x, Tensor pre, Tensor res, Tensor gu, Tensor grad, Tensor gx, Tensor gpre) where T : unmanaged, IFloatingPointIeee754<T>
@@ -84,13 +106,8 @@ static class StreamMixing
             for (var t = (int)t0; t < t1; t++)
             {
                 var gut = us.Slice(t * d, d);
-                for (var j = 0; j < n; j++)
-                {
-                    var gxj = gxs.Slice((t * n + j) * d, d);
-                    VectorOps.Scale(gxj, gut, ps[t * n + j]);                                                 // pre_j gu
-                    for (var i = 0; i < n; i++) VectorOps.AddScaled(gxj, gs.Slice((t * n + i) * d, d), rs[(t * n + i) * n + j]);   // + Σ_i res_ij g_i
-                    gps[t * n + j] = VectorOps.Dot(gut, xs.Slice((t * n + j) * d, d));                       // gpre_j = <gu, x_j>
-                }
+                StateGradientToken(gxs.Slice(t * n * d, n * d), gs.Slice(t * n * d, n * d), gut, ps.Slice(t * n, n), rs.Slice(t * n * n, n * n), [], T.Zero, n, d);
+                for (var j = 0; j < n; j++) gps[t * n + j] = VectorOps.Dot(gut, xs.Slice((t * n + j) * d, d));   // gpre_j = <gu, x_j>
             }
         });
     }
