@@ -89,6 +89,45 @@ public class FusedKernelTests
         }
     }
 
+    [Theory]
+    [InlineData(150, 3, 5, true, 0.0)]     // several chunks; d not a whole number of vectors
+    [InlineData(37, 4, 16, false, 0.0)]    // the no-tanh variant
+    [InlineData(20, 2, 64, true, 50.0)]    // rows far from zero mean: the centred form must not cancel
+    public void Hyper_connection_passes_equal_the_formulas(int tokens, int n, int d, bool useTanh, double offset)
+    {
+        manual_seed(65);
+        var x = (randn([tokens, n, d], ScalarType.Float64) * 1.5 + offset).requires_grad_(true);
+        var parameters = new[]
+        {
+            randn([d, n + 1], ScalarType.Float64) * 0.3, randn([d], ScalarType.Float64) * 0.3, 1 + randn([d], ScalarType.Float64) * 0.2,
+            randn([d], ScalarType.Float64) * 0.2, randn([n, n + 1], ScalarType.Float64), randn([n], ScalarType.Float64), tensor(0.7), tensor(-1.3),
+        }.Select(t => t.requires_grad_(true)).ToArray();
+        var (g, gu, gPost, gRes) = (randn([tokens, n, d], ScalarType.Float64), randn([tokens, d], ScalarType.Float64),
+            randn([tokens, n], ScalarType.Float64), randn([tokens, n, n], ScalarType.Float64));
+        List<double[]> fused;
+        using (no_grad())
+        {
+            var f = HyperConnectionKernels.Forward(x, parameters, useTanh, 1e-5, branchInput: true);
+            var (gx, grads) = HyperConnectionKernels.Backward(x, parameters, useTanh, f, g, gu, gPost, gRes);
+            fused = new[] { f.Pre, f.Post, f.Res, f.BranchInput!, gx }.Concat(grads).Select(Reference.Values).ToList();
+        }
+
+        // Spec §4 one op at a time: per-stream LayerNorm, projections, tanh, gates; Res = Arᵀ.
+        var xn = nn.functional.layer_norm(x, [d], parameters[2], parameters[3], 1e-5);
+        Tensor Act(Tensor z) => useTanh ? z.tanh() : z;
+        var alpha = parameters[6] * Act(xn.matmul(parameters[0])) + parameters[4];
+        var post = parameters[7] * Act(xn.matmul(parameters[1])) + parameters[5];
+        var pre = alpha.select(-1, 0);
+        var res = alpha.narrow(-1, 1, n).transpose(-1, -2);
+        var u = (pre.unsqueeze(-1) * x).sum(1);
+        ((res.detach().matmul(x) * g).sum() + (u * gu).sum() + (post * gPost).sum() + (res * gRes).sum()).backward();
+        var expected = new[] { pre, post, res, u, x.grad! }.Concat(parameters.Select(p => p.grad!)).Select(Reference.Values).ToList();
+
+        string[] names = ["pre", "post", "res", "branch input", "state gradient", "dynamic_alpha", "dynamic_beta", "norm weight", "norm bias",
+            "static_alpha", "static_beta", "alpha_scale", "beta_scale"];
+        for (var i = 0; i < expected.Count; i++) AssertClose(expected[i], fused[i], names[i]);
+    }
+
     [Fact]
     public void Kernel_reductions_do_not_depend_on_the_thread_count()
     {
@@ -113,8 +152,12 @@ public class FusedKernelTests
                 var (gres, gpost, gy) = StreamMixing.WriteBackward(x, post, y, g);
                 var (gx, gpre) = StreamMixing.ReadBackward(x, pre, res, randn_like(y), g);
                 var (gv, gRaw, gGates) = ManifoldConnectionKernels.Backward(v, parameters, n, 20, f, g.view(v.shape), randn(1200, 64), gpost.view(1200, n), gres.view(1200, n, n));
+                var hyperParameters = new[] { randn(64, n + 1), randn(64), randn(64), randn(64), randn(n, n + 1), randn(n), tensor(0.5f), tensor(0.5f) };
+                var h = HyperConnectionKernels.Forward(x.view(1200, n, 64), hyperParameters, useTanh: true, 1e-5, branchInput: true);
+                var (hx, hyperGrads) = HyperConnectionKernels.Backward(x.view(1200, n, 64), hyperParameters, useTanh: true, h, g.view(1200, n, 64),
+                    randn(1200, 64), gpost.view(1200, n), gres.view(1200, n, n));
                 return new[] { f.Pre, f.Post, f.Res, f.BranchInput!, gv, gRaw, gx, gres, gpost, gy, gpre, StreamMixing.Write(x, res, post, y), StreamMixing.Read(x, pre) }
-                    .Concat(gGates).SelectMany(Reference.Values).ToArray();
+                    .Concat(gGates).Concat([h.Pre, h.Post, h.Res, h.BranchInput!, hx]).Concat(hyperGrads).SelectMany(Reference.Values).ToArray();
             }
             Assert.Equal(Run(1), Run(2));
         }

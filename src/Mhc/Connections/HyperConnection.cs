@@ -1,3 +1,4 @@
+using Mhc.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -14,6 +15,9 @@ namespace Mhc.Connections;
 /// </summary>
 public sealed class HyperConnection : Connection
 {
+    /// <summary>ε of the per-stream LayerNorm of dynamic HC.</summary>
+    public const double LayerNormEpsilon = 1e-5;
+
     readonly Parameter static_alpha;
     readonly Parameter static_beta;
     readonly LayerNorm? norm;
@@ -44,7 +48,7 @@ public sealed class HyperConnection : Connection
         }
         if (options.Kind == ConnectionKind.HyperDynamic)
         {
-            norm = nn.LayerNorm(dModel);
+            norm = nn.LayerNorm(dModel, LayerNormEpsilon);
             dynamic_alpha = new Parameter(zeros(dModel, n + 1));
             dynamic_beta = new Parameter(zeros(dModel));
             alpha_scale = new Parameter(tensor((float)options.GateInit));
@@ -55,6 +59,40 @@ public sealed class HyperConnection : Connection
 
     /// <summary>Whether the coefficients depend on the input (HyperDynamic).</summary>
     public bool IsDynamic => norm is not null;
+
+    /// <inheritdoc/>
+    internal override IReadOnlyList<Tensor> FusedParameters => norm is null ? []
+        : [dynamic_alpha!, dynamic_beta!, norm.weight!, norm.bias!, static_alpha, static_beta, alpha_scale!, beta_scale!];
+
+    /// <inheritdoc/>
+    internal override FusedCoefficients FusedCoefficients(Tensor x, bool withGraph, bool withBranchInput)
+    {
+        // Static coefficients do not depend on the state: the ordinary code on a leaf copy is already cheap.
+        if (norm is null) return base.FusedCoefficients(x, withGraph, withBranchInput);
+        using var _ = no_grad();
+        var (b, t, n) = (x.size(0), x.size(1), Streams);
+        var f = HyperConnectionKernels.Forward(x.view(b * t, n, DModel), FusedParameters, Options.UseTanh, LayerNormEpsilon, withBranchInput);
+        return new DynamicCoefficients(this, f with
+        {
+            Pre = f.Pre.view(b, t, n), Post = f.Post.view(b, t, n), Res = f.Res.view(b, t, n, n), BranchInput = f.BranchInput?.view(b, t, DModel),
+        });
+    }
+
+    /// <summary>Dynamic HC's fused coefficients; the backward is one pass of <see cref="HyperConnectionKernels"/>.</summary>
+    sealed class DynamicCoefficients(HyperConnection owner, HyperConnectionKernels.Result saved)
+        : FusedCoefficients(saved.Pre, saved.Post, saved.Res, saved.BranchInput)
+    {
+        protected override IEnumerable<Tensor> Owned() => base.Owned().Concat([saved.Projected, saved.Mean, saved.Rstd]);
+
+        public override (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, Tensor gRes)
+        {
+            using var _ = no_grad();
+            var (tokens, n) = (x.size(0) * x.size(1), owner.Streams);
+            var (gx, grads) = HyperConnectionKernels.Backward(x.view(tokens, n, owner.DModel), owner.FusedParameters, owner.Options.UseTanh, saved,
+                g.contiguous().view(x.shape[0] * x.shape[1], n, owner.DModel), gu.contiguous(), gPost.contiguous(), gRes.contiguous());
+            return (gx.view(x.shape), grads);
+        }
+    }
 
     static ConnectionOptions RequireKind(ConnectionOptions options)
     {

@@ -19,6 +19,14 @@ static class CpuTensor
     /// <summary>The elements of a contiguous CPU tensor as a span (no copy).</summary>
     public static Span<T> Span<T>(Tensor t) where T : unmanaged => MemoryMarshal.Cast<byte, T>(t.bytes);
 
+    /// <summary>A new CPU tensor of the given shape holding <paramref name="values"/> (float or double).</summary>
+    public static Tensor From<T>(ReadOnlySpan<T> values, params long[] shape) where T : unmanaged
+    {
+        var t = empty(shape, typeof(T) == typeof(float) ? ScalarType.Float32 : ScalarType.Float64);
+        values.CopyTo(Span<T>(t));
+        return t;
+    }
+
     /// <summary>Fixed chunks of work, independent of the thread count, so reductions are reproducible.</summary>
     public static void ParallelChunks(long count, long chunk, Action<long, long> body)
     {

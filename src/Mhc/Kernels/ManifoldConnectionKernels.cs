@@ -101,8 +101,7 @@ static class ManifoldConnectionKernels
             var gProjected = CpuTensor.Span<T>(gRaw).Slice(a * width, count * width);   // becomes g_raw below
             Span<T> gPre = stackalloc T[Block * n];
             for (var t = 0; t < count; t++)
-                for (var j = 0; j < n; j++)
-                    gPre[t * n + j] = VectorOps.Dot(gus.Slice((a + t) * d, d), vs.Slice((a + t) * size + j * d, d));   // gpre_j = <gu, x_j>
+                VectorOps.Dots(gus.Slice((a + t) * d, d), vs.Slice((a + t) * size, size), d, gPre.Slice(t * n, n));   // gpre_j = <gu, x_j>
             ManifoldCoefficientKernels.BackwardBlock(Gates<T>.Of(gates), projected.Slice(a * width), pre.Slice(a * n), CpuTensor.Span<T>(saved.Post).Slice(a * n),
                 gPre, CpuTensor.Span<T>(gPost).Slice(a * n), CpuTensor.Span<T>(gRes).Slice(a * n * n), gProjected,
                 gatePartials.AsSpan(a / Block * gateWidth, gateWidth), count, n, iterations);

@@ -28,10 +28,10 @@ static class SinkhornKernel
             var lanes = Math.Min(Vector<T>.Count, count - first);
             var log = LoadShifted(logits, first, lanes, nn, m);
             if (!log)
-                for (var k = 0; k < nn; k++) m[k] = Exp(m[k]);
+                for (var k = 0; k < nn; k++) m[k] = VectorOps.Exp(m[k]);
             for (var h = 0; h < 2 * iterations; h++) Normalize(m, m, n, columns: h % 2 == 0, log, inverses: []);
             if (log)
-                for (var k = 0; k < nn; k++) m[k] = Exp(m[k]);
+                for (var k = 0; k < nn; k++) m[k] = VectorOps.Exp(m[k]);
             Store(m, output, first, lanes, nn);
         }
     }
@@ -53,7 +53,7 @@ static class SinkhornKernel
             var m0 = history[..nn];
             var log = LoadShifted(logits, first, lanes, nn, m0);
             if (!log)
-                for (var k = 0; k < nn; k++) m0[k] = Exp(m0[k]);
+                for (var k = 0; k < nn; k++) m0[k] = VectorOps.Exp(m0[k]);
             for (var h = 0; h < steps; h++)
                 Normalize(history.Slice(nn * h, nn), history.Slice(nn * (h + 1), nn), n, columns: h % 2 == 0, log, divisors.Slice(h * n, n));
             LoadPadded(gradOutput, first, lanes, nn, g);
@@ -61,7 +61,7 @@ static class SinkhornKernel
             {
                 // Output = exp(log M_T): d/d log M_T = g ⊙ output.
                 var last = history.Slice(nn * steps, nn);
-                for (var k = 0; k < nn; k++) g[k] *= Exp(last[k]);
+                for (var k = 0; k < nn; k++) g[k] *= VectorOps.Exp(last[k]);
                 for (var h = steps - 1; h >= 0; h--)
                 {
                     // log M_{h+1} = log M_h − lse(log M_h): g_h = g − softmax · Σ g along the normalised axis.
@@ -74,7 +74,7 @@ static class SinkhornKernel
                         for (var b = 0; b < n; b++)
                         {
                             var k = Index(a, b, n, columns);
-                            g[k] -= Exp(after[k]) * sum;
+                            g[k] -= VectorOps.Exp(after[k]) * sum;
                         }
                     }
                 }
@@ -111,10 +111,6 @@ static class SinkhornKernel
 
     // Vector.Exp / Vector.Log exist for float and double only; the JIT removes the type test.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector<T> Exp<T>(Vector<T> v) where T : unmanaged =>
-        typeof(T) == typeof(float) ? Vector.Exp(v.As<T, float>()).As<float, T>() : Vector.Exp(v.As<T, double>()).As<double, T>();
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector<T> Log<T>(Vector<T> v) where T : unmanaged =>
         typeof(T) == typeof(float) ? Vector.Log(v.As<T, float>()).As<float, T>() : Vector.Log(v.As<T, double>()).As<double, T>();
 
@@ -137,7 +133,7 @@ static class SinkhornKernel
                 var peak = source[Index(a, 0, n, columns)];
                 for (var b = 1; b < n; b++) peak = Vector.Max(peak, source[Index(a, b, n, columns)]);
                 var total = Vector<T>.Zero;
-                for (var b = 0; b < n; b++) total += Exp(source[Index(a, b, n, columns)] - peak);
+                for (var b = 0; b < n; b++) total += VectorOps.Exp(source[Index(a, b, n, columns)] - peak);
                 var lse = peak + Log(total);
                 for (var b = 0; b < n; b++)
                 {

@@ -107,7 +107,7 @@ static class StreamMixing
             {
                 var gut = us.Slice(t * d, d);
                 StateGradientToken(gxs.Slice(t * n * d, n * d), gs.Slice(t * n * d, n * d), gut, ps.Slice(t * n, n), rs.Slice(t * n * n, n * n), [], T.Zero, n, d);
-                for (var j = 0; j < n; j++) gps[t * n + j] = VectorOps.Dot(gut, xs.Slice((t * n + j) * d, d));   // gpre_j = <gu, x_j>
+                VectorOps.Dots(gut, xs.Slice(t * n * d, n * d), d, gps.Slice(t * n, n));   // gpre_j = <gu, x_j>
             }
         });
     }
@@ -151,8 +151,7 @@ static class StreamMixing
                     var gi = gs.Slice((t * n + i) * d, d);
                     VectorOps.AddScaled(gyt, gi, ps[t * n + i]);                 // gy = Σ_i post_i g_i
                     gps[t * n + i] = VectorOps.Dot(gi, yt);                      // gpost_i = <g_i, y>
-                    for (var j = 0; j < n; j++)
-                        grs[(t * n + i) * n + j] = VectorOps.Dot(gi, xs.Slice((t * n + j) * d, d));   // gres_ij = <g_i, x_j>
+                    VectorOps.Dots(gi, xs.Slice(t * n * d, n * d), d, grs.Slice((t * n + i) * n, n));   // gres_ij = <g_i, x_j>
                 }
             }
         });
