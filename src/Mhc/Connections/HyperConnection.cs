@@ -89,7 +89,7 @@ public sealed class HyperConnection : Connection
             using var _ = no_grad();
             var (tokens, n) = (x.size(0) * x.size(1), owner.Streams);
             var (gx, grads) = HyperConnectionKernels.Backward(x.view(tokens, n, owner.DModel), owner.FusedParameters, owner.Options.UseTanh, saved,
-                g.contiguous().view(x.shape[0] * x.shape[1], n, owner.DModel), gu.contiguous(), gPost.contiguous(), gRes.contiguous());
+                g.contiguous().view(tokens, n, owner.DModel), gu.contiguous(), gPost.contiguous(), gRes.contiguous());
             return (gx.view(x.shape), grads);
         }
     }

@@ -79,7 +79,7 @@ static class HyperConnectionKernels
             {
                 var row = xs.Slice(r * d, d);
                 var mu = mean[r] = VectorOps.Sum(row) * inverseD;
-                VectorOps.Offset(centred, row, -mu);
+                VectorOps.Affine(centred, row, T.One, -mu);
                 var s = rstd[r] = T.One / T.Sqrt(VectorOps.Dot<T>(centred, centred) * inverseD + w.Epsilon);
                 var projections = projected.Slice(r * width, width);
                 VectorOps.Dots<T>(centred, w.ScaledColumns, d, projections);
@@ -226,7 +226,7 @@ static class HyperConnectionKernels
     /// <summary>The parameters read once per call, with the products the per-row work uses.</summary>
     sealed class Weights<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
-        readonly T[] columns, scaled, staticAlpha, staticBeta;
+        readonly T[] columns, scaled, gamma, bias, staticAlpha, staticBeta;
 
         public Weights(IReadOnlyList<Tensor> parameters, bool useTanh, double epsilon)
         {
@@ -245,7 +245,7 @@ static class HyperConnectionKernels
                 Shift[k] = VectorOps.Dot<T>(bias, column);
                 ScaledMean[k] = VectorOps.Sum<T>(scaledColumn) / T.CreateChecked(D);
             }
-            (Gamma, Bias) = (gamma.ToArray(), bias.ToArray());
+            (this.gamma, this.bias) = (gamma.ToArray(), bias.ToArray());
             (staticAlpha, staticBeta) = (CpuTensor.Span<T>(parameters[4]).ToArray(), CpuTensor.Span<T>(parameters[5]).ToArray());
             (AlphaScale, BetaScale) = (CpuTensor.Span<T>(parameters[6])[0], CpuTensor.Span<T>(parameters[7])[0]);
             Tanh = useTanh;
@@ -256,8 +256,6 @@ static class HyperConnectionKernels
         public int D { get; }
         /// <summary>Projections per row: n + 2 (pre, n res, post).</summary>
         public int Width { get; }
-        public T[] Gamma { get; }
-        public T[] Bias { get; }
         /// <summary>β·W_k: the LayerNorm bias's share of each projection.</summary>
         public T[] Shift { get; }
         /// <summary>mean(γ ⊙ W_k).</summary>
@@ -294,7 +292,7 @@ static class HyperConnectionKernels
                 ReadOnlySpan<T> sk = total.AsSpan(PartialLayout.Sums + k * D, D), column = columns.AsSpan(k * D, D);
                 for (var c = 0; c < D; c++)
                 {
-                    var gw = Gamma[c] * sk[c] + Bias[c] * tk;                 // ∂W_k = γ ⊙ S_k + β T_k
+                    var gw = gamma[c] * sk[c] + bias[c] * tk;                 // ∂W_k = γ ⊙ S_k + β T_k
                     if (k <= N) gAlpha[c * (N + 1) + k] = gw;
                     else gBeta[c] = gw;
                     gGamma[c] += column[c] * sk[c];

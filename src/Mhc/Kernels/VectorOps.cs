@@ -97,34 +97,6 @@ static class VectorOps
         return sum;
     }
 
-    /// <summary>dst = src + s.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Offset<T>(Span<T> dst, ReadOnlySpan<T> src, T s) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        src = src[..dst.Length];
-        ref var pd = ref MemoryMarshal.GetReference(dst);
-        ref var ps = ref MemoryMarshal.GetReference(src);
-        var (w, length) = (Width<T>(), (nuint)dst.Length);
-        var offset = new Vector<T>(s);
-        nuint k = 0;
-        for (; k + w <= length; k += w) (Vector.LoadUnsafe(ref ps, k) + offset).StoreUnsafe(ref pd, k);
-        for (; k < length; k++) Unsafe.Add(ref pd, k) = Unsafe.Add(ref ps, k) + s;
-    }
-
-    /// <summary>dst += s · src + c.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void AddAffine<T>(Span<T> dst, ReadOnlySpan<T> src, T s, T c) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        src = src[..dst.Length];
-        ref var pd = ref MemoryMarshal.GetReference(dst);
-        ref var ps = ref MemoryMarshal.GetReference(src);
-        var (w, length) = (Width<T>(), (nuint)dst.Length);
-        var (scale, offset) = (new Vector<T>(s), new Vector<T>(c));
-        nuint k = 0;
-        for (; k + w <= length; k += w) (MultiplyAdd(Vector.LoadUnsafe(ref ps, k), scale, offset) + Vector.LoadUnsafe(ref pd, k)).StoreUnsafe(ref pd, k);
-        for (; k < length; k++) Unsafe.Add(ref pd, k) += Unsafe.Add(ref ps, k) * s + c;
-    }
-
     /// <summary>dst += s · src.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AddScaled<T>(Span<T> dst, ReadOnlySpan<T> src, T s) where T : unmanaged, IFloatingPointIeee754<T>
@@ -140,17 +112,20 @@ static class VectorOps
     }
 
     /// <summary>dst = s · src.</summary>
+    public static void Scale<T>(Span<T> dst, ReadOnlySpan<T> src, T s) where T : unmanaged, IFloatingPointIeee754<T> => Affine(dst, src, s, T.Zero);
+
+    /// <summary>dst = s · src + c.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Scale<T>(Span<T> dst, ReadOnlySpan<T> src, T s) where T : unmanaged, IFloatingPointIeee754<T>
+    public static void Affine<T>(Span<T> dst, ReadOnlySpan<T> src, T s, T c) where T : unmanaged, IFloatingPointIeee754<T>
     {
         src = src[..dst.Length];
         ref var pd = ref MemoryMarshal.GetReference(dst);
         ref var ps = ref MemoryMarshal.GetReference(src);
         var (w, length) = (Width<T>(), (nuint)dst.Length);
-        var scale = new Vector<T>(s);
+        var (scale, offset) = (new Vector<T>(s), new Vector<T>(c));
         nuint k = 0;
-        for (; k + w <= length; k += w) (Vector.LoadUnsafe(ref ps, k) * scale).StoreUnsafe(ref pd, k);
-        for (; k < length; k++) Unsafe.Add(ref pd, k) = Unsafe.Add(ref ps, k) * s;
+        for (; k + w <= length; k += w) MultiplyAdd(Vector.LoadUnsafe(ref ps, k), scale, offset).StoreUnsafe(ref pd, k);
+        for (; k < length; k++) Unsafe.Add(ref pd, k) = Unsafe.Add(ref ps, k) * s + c;
     }
 
     /// <summary>values = tanh(values), as <c>sign(z)·(1 − e^(−2|z|)) / (1 + e^(−2|z|))</c>, which cannot overflow.</summary>
