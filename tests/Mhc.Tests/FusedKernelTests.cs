@@ -12,8 +12,10 @@ public class FusedKernelTests
     {
         { ConnectionKind.HyperStatic, 4 },
         { ConnectionKind.HyperDynamic, 3 },
+        { ConnectionKind.HyperDynamic, 6 },   // more streams than one group of four rows in the mixing passes
         { ConnectionKind.Manifold, 4 },
         { ConnectionKind.Manifold, 2 },
+        { ConnectionKind.Manifold, 5 },
     };
 
     [Theory]

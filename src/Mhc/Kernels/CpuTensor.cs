@@ -27,11 +27,17 @@ static class CpuTensor
         return t;
     }
 
-    /// <summary>Fixed chunks of work, independent of the thread count, so reductions are reproducible.</summary>
+    /// <summary>
+    /// Fixed chunks of work, independent of the thread count, so reductions are reproducible. They run on
+    /// libtorch's OpenMP threads where that runtime is found (see <see cref="OpenMpTeam"/>), else on the
+    /// .NET thread pool; either way on libtorch's thread count.
+    /// </summary>
     public static void ParallelChunks(long count, long chunk, Action<long, long> body)
     {
         var chunks = (count + chunk - 1) / chunk;
-        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, TorchSharp.torch.get_num_threads()) };
-        Parallel.For(0, chunks, options, c => body(c * chunk, Math.Min(count, (c + 1) * chunk)));
+        var threads = Math.Max(1, TorchSharp.torch.get_num_threads());
+        void Run(long c) => body(c * chunk, Math.Min(count, (c + 1) * chunk));
+        if (threads > 1 && chunks > 1 && OpenMpTeam.Available) OpenMpTeam.For(chunks, threads, Run);
+        else Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, Run);
     }
 }

@@ -72,8 +72,7 @@ static class StreamMixing
     /// <summary>One token's branch input <c>u = Σ_j pre_j x_j</c> (x: its n rows of d).</summary>
     internal static void ReadToken<T>(Span<T> u, ReadOnlySpan<T> x, ReadOnlySpan<T> pre, int n, int d) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        VectorOps.Scale(u, x[..d], pre[0]);
-        for (var j = 1; j < n; j++) VectorOps.AddScaled(u, x.Slice(j * d, d), pre[j]);
+        VectorOps.WeightedRows(u, [], T.Zero, x[..(n * d)], pre[..n]);
     }
 
     /// <summary>
@@ -83,16 +82,13 @@ static class StreamMixing
     internal static void StateGradientToken<T>(Span<T> gx, ReadOnlySpan<T> g, ReadOnlySpan<T> gu, ReadOnlySpan<T> pre, ReadOnlySpan<T> res,
         ReadOnlySpan<T> x, T c, int n, int d) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        Span<T> column = stackalloc T[n];
         for (var j = 0; j < n; j++)
         {
             var gxj = gx.Slice(j * d, d);
-            if (x.IsEmpty) VectorOps.Scale(gxj, gu, pre[j]);
-            else
-            {
-                VectorOps.Scale(gxj, x.Slice(j * d, d), c);
-                VectorOps.AddScaled(gxj, gu, pre[j]);
-            }
-            for (var i = 0; i < n; i++) VectorOps.AddScaled(gxj, g.Slice(i * d, d), res[i * n + j]);
+            for (var i = 0; i < n; i++) column[i] = res[i * n + j];
+            VectorOps.WeightedRows(gxj, gu, pre[j], g[..(n * d)], column);
+            if (!x.IsEmpty) VectorOps.AddScaled(gxj, x.Slice(j * d, d), c);
         }
     }
 
@@ -121,14 +117,9 @@ static class StreamMixing
             var os = CpuTensor.Span<T>(output);
             for (var t = (int)t0; t < t1; t++)
             {
-                var yt = ys.Slice(t * d, d);
+                ReadOnlySpan<T> yt = ys.Slice(t * d, d), xt = xs.Slice(t * n * d, n * d);
                 for (var i = 0; i < n; i++)
-                {
-                    var oi = os.Slice((t * n + i) * d, d);
-                    VectorOps.Scale(oi, yt, ps[t * n + i]);
-                    for (var j = 0; j < n; j++)
-                        VectorOps.AddScaled(oi, xs.Slice((t * n + j) * d, d), rs[(t * n + i) * n + j]);
-                }
+                    VectorOps.WeightedRows(os.Slice((t * n + i) * d, d), yt, ps[t * n + i], xt, rs.Slice((t * n + i) * n, n));
             }
         });
     }
@@ -144,12 +135,10 @@ static class StreamMixing
             for (var t = (int)t0; t < t1; t++)
             {
                 var yt = ys.Slice(t * d, d);
-                var gyt = gys.Slice(t * d, d);
-                gyt.Clear();
+                VectorOps.WeightedRows(gys.Slice(t * d, d), [], T.Zero, gs.Slice(t * n * d, n * d), ps.Slice(t * n, n));   // gy = Σ_i post_i g_i
                 for (var i = 0; i < n; i++)
                 {
                     var gi = gs.Slice((t * n + i) * d, d);
-                    VectorOps.AddScaled(gyt, gi, ps[t * n + i]);                 // gy = Σ_i post_i g_i
                     gps[t * n + i] = VectorOps.Dot(gi, yt);                      // gpost_i = <g_i, y>
                     VectorOps.Dots(gi, xs.Slice(t * n * d, n * d), d, grs.Slice((t * n + i) * n, n));   // gres_ij = <g_i, x_j>
                 }

@@ -111,6 +111,54 @@ static class VectorOps
         for (; k < length; k++) Unsafe.Add(ref pd, k) += Unsafe.Add(ref ps, k) * s;
     }
 
+    /// <summary>
+    /// <c>dst = a·s + Σ_j w_j rows_j</c>: <paramref name="rows"/> holds w.Length rows of dst.Length values one
+    /// after another; <paramref name="s"/> may be empty (no a·s term). The rows are taken four at a time, so
+    /// each vector of dst is stored once per four rows instead of once per row: the passes over the stream
+    /// state are bound by memory traffic. Terms that pad a group of four multiply a row by 0.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void WeightedRows<T>(Span<T> dst, ReadOnlySpan<T> s, T a, ReadOnlySpan<T> rows, ReadOnlySpan<T> w)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (d, m) = (dst.Length, w.Length);
+        if (m == 0 || d == 0)
+        {
+            if (s.IsEmpty) dst.Clear();
+            else Scale(dst, s, a);
+            return;
+        }
+        rows = rows[..(m * d)];
+        if (!s.IsEmpty) s = s[..d];
+        ref var pd = ref MemoryMarshal.GetReference(dst);
+        ref var pr = ref MemoryMarshal.GetReference(rows);
+        var (width, length) = (Width<T>(), (nuint)d);
+        for (var g = 0; g < m; g += 4)
+        {
+            // The first group starts from a·s (or 0·row 0), the later ones from what the earlier groups stored.
+            ref var start = ref g > 0 ? ref pd : ref s.IsEmpty ? ref pr : ref MemoryMarshal.GetReference(s);
+            var startScale = g > 0 ? T.One : s.IsEmpty ? T.Zero : a;
+            ref var r0 = ref Unsafe.Add(ref pr, g * d);
+            ref var r1 = ref Unsafe.Add(ref pr, Math.Min(g + 1, m - 1) * d);
+            ref var r2 = ref Unsafe.Add(ref pr, Math.Min(g + 2, m - 1) * d);
+            ref var r3 = ref Unsafe.Add(ref pr, Math.Min(g + 3, m - 1) * d);
+            T c0 = w[g], c1 = g + 1 < m ? w[g + 1] : T.Zero, c2 = g + 2 < m ? w[g + 2] : T.Zero, c3 = g + 3 < m ? w[g + 3] : T.Zero;
+            var (v0, v1, v2, v3, vs) = (new Vector<T>(c0), new Vector<T>(c1), new Vector<T>(c2), new Vector<T>(c3), new Vector<T>(startScale));
+            nuint k = 0;
+            for (; k + width <= length; k += width)
+            {
+                var acc = vs * Vector.LoadUnsafe(ref start, k);
+                acc = MultiplyAdd(v0, Vector.LoadUnsafe(ref r0, k), acc);
+                acc = MultiplyAdd(v1, Vector.LoadUnsafe(ref r1, k), acc);
+                acc = MultiplyAdd(v2, Vector.LoadUnsafe(ref r2, k), acc);
+                MultiplyAdd(v3, Vector.LoadUnsafe(ref r3, k), acc).StoreUnsafe(ref pd, k);
+            }
+            for (; k < length; k++)
+                Unsafe.Add(ref pd, k) = startScale * Unsafe.Add(ref start, k) + c0 * Unsafe.Add(ref r0, k) + c1 * Unsafe.Add(ref r1, k)
+                    + c2 * Unsafe.Add(ref r2, k) + c3 * Unsafe.Add(ref r3, k);
+        }
+    }
+
     /// <summary>dst = s · src.</summary>
     public static void Scale<T>(Span<T> dst, ReadOnlySpan<T> src, T s) where T : unmanaged, IFloatingPointIeee754<T> => Affine(dst, src, s, T.Zero);
 
