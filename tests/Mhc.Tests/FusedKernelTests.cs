@@ -131,6 +131,41 @@ public class FusedKernelTests
     }
 
     [Fact]
+    public void State_gradient_written_over_the_output_gradient_is_the_same_gradient()
+    {
+        // The chain hands each sub-layer's output gradient over to be written over; the result must not change.
+        manual_seed(66);
+        const int tokens = 40, n = 4, d = 24;
+        using var _ = no_grad();
+        var x = randn([tokens, n, d], ScalarType.Float64);
+        var (g, gu, gPost, gRes) = (randn([tokens, n, d], ScalarType.Float64), randn([tokens, d], ScalarType.Float64),
+            randn([tokens, n], ScalarType.Float64), randn([tokens, n, n], ScalarType.Float64));
+        var gates = new[] { tensor(0.7), tensor(-1.3), tensor(0.9), randn(n, dtype: ScalarType.Float64), randn(n, dtype: ScalarType.Float64), randn([n, n], ScalarType.Float64) };
+        var v = x.view(tokens, n * d);
+        var f = ManifoldConnectionKernels.Forward(v, randn([tokens, n * n + 2 * n], ScalarType.Float64), gates, n, 20, 1e-6, branchInput: false);
+        var hyper = new[]
+        {
+            randn([d, n + 1], ScalarType.Float64), randn([d], ScalarType.Float64), randn([d], ScalarType.Float64), randn([d], ScalarType.Float64),
+            randn([n, n + 1], ScalarType.Float64), randn([n], ScalarType.Float64), tensor(0.7), tensor(-1.3),
+        };
+        var h = HyperConnectionKernels.Forward(x, hyper, useTanh: true, 1e-5, branchInput: false);
+        var kernels = new Func<Tensor, bool, Tensor>[]
+        {
+            (grad, overwrite) => StreamMixing.ReadBackward(x, f.Pre, f.Res.view(tokens, n, n), gu, grad, overwrite).Gx,
+            (grad, overwrite) => HyperConnectionKernels.Backward(x, hyper, useTanh: true, h, grad, gu, gPost, gRes, overwrite).Gx,
+            (grad, overwrite) => ManifoldConnectionKernels.Backward(v, gates, n, 20, f, grad.view(tokens, n * d), gu, gPost, gRes, overwrite).Gx,
+        };
+        foreach (var kernel in kernels)
+        {
+            var expected = kernel(g, false);
+            var handedOver = g.clone();
+            var actual = kernel(handedOver, true);
+            Assert.True(CpuTensor.Span<double>(actual).Overlaps(CpuTensor.Span<double>(handedOver)), "the gradient was not written in place");
+            Assert.Equal(Reference.Values(expected), Reference.Values(actual));
+        }
+    }
+
+    [Fact]
     public void Kernel_reductions_do_not_depend_on_the_thread_count()
     {
         // libtorch's own matmuls may change with the thread count; our kernels' sums use fixed chunks and must not.

@@ -40,12 +40,14 @@ abstract class FusedCoefficients : IDisposable
     }
 
     /// <summary>
-    /// The gradient of the state <paramref name="x"/> (a new tensor) and of the connection's
+    /// The gradient of the state <paramref name="x"/> and of the connection's
     /// <see cref="Connections.Connection.FusedParameters"/> (in order, null = none), from the gradient
     /// <paramref name="g"/> of the connection's output state, <paramref name="gu"/> of the branch input and
-    /// the coefficient gradients that <see cref="StreamMixing.WriteBackward"/> returned.
+    /// the coefficient gradients that <see cref="StreamMixing.WriteBackward"/> returned. The state gradient is
+    /// a new tensor, or with <paramref name="overwriteG"/> (g is the caller's and no longer needed) a new
+    /// handle to g's memory written over.
     /// </summary>
-    public abstract (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, Tensor gRes);
+    public abstract (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, Tensor gRes, bool overwriteG);
 
     /// <summary>Takes every tensor out of the current dispose scope, to live until backward.</summary>
     public FusedCoefficients Keep()

@@ -49,13 +49,13 @@ static class HyperConnectionKernels
     /// <summary>
     /// Backward of <see cref="Forward"/> given the gradient <paramref name="g"/> of the connection's output
     /// state <c>[N, n, d]</c>, of the branch input <paramref name="gu"/> <c>[N, d]</c> and of H_post and H_res:
-    /// the whole state gradient <c>[N, n, d]</c> (mixing and coefficient shares) and the gradients of the
-    /// eight parameters, in <see cref="Forward"/>'s order.
+    /// the whole state gradient <c>[N, n, d]</c> (mixing and coefficient shares; in g's memory with
+    /// <paramref name="overwriteG"/>) and the gradients of the eight parameters, in <see cref="Forward"/>'s order.
     /// </summary>
     public static (Tensor Gx, Tensor[] Parameters) Backward(Tensor x, IReadOnlyList<Tensor> parameters, bool useTanh, Result saved,
-        Tensor g, Tensor gu, Tensor gPost, Tensor gRes)
+        Tensor g, Tensor gu, Tensor gPost, Tensor gRes, bool overwriteG = false)
     {
-        var gx = empty_like(x);
+        var gx = StreamMixing.StateGradientBuffer(x, g, overwriteG);
         var grads = x.dtype == ScalarType.Float32
             ? Backward(x, new Weights<float>(parameters, useTanh, 0), saved, g, gu, gPost, gRes, gx)
             : Backward(x, new Weights<double>(parameters, useTanh, 0), saved, g, gu, gPost, gRes, gx);
@@ -124,8 +124,8 @@ static class HyperConnectionKernels
             var gxs = CpuTensor.Span<T>(gx);
             var partial = partials.AsSpan((int)(t0 / Chunk) * layout.Size, layout.Size);
             var (first, rows) = ((int)t0 * n, (int)(t1 - t0) * n);
-            var buffer = ArrayPool<T>.Shared.Rent(rows * width);
-            var activations = buffer.AsSpan(0, rows * width);
+            var buffer = ArrayPool<T>.Shared.Rent(rows * width + n * d);
+            Span<T> activations = buffer.AsSpan(0, rows * width), scratch = buffer.AsSpan(rows * width, n * d);
             w.Activations(projected.Slice(first * width, rows * width), activations);
             Span<T> gPre = stackalloc T[n], e = stackalloc T[width];
             for (var t = (int)t0; t < t1; t++)
@@ -134,7 +134,7 @@ static class HyperConnectionKernels
                 VectorOps.Dots(gut, xs.Slice(t * n * d, n * d), d, gPre);   // gpre_j = <gu, x_j>
                 // The mixing's share pre_j gu + Σ_i res_ij g_i, then each row's coefficient share added while it is in cache.
                 StreamMixing.StateGradientToken(gxs.Slice(t * n * d, n * d), gs.Slice(t * n * d, n * d), gut, pre.Slice(t * n, n),
-                    res.Slice(t * n * n, n * n), [], T.Zero, n, d);
+                    res.Slice(t * n * n, n * n), [], T.Zero, n, d, scratch);
                 for (var i = 0; i < n; i++)
                 {
                     var r = t * n + i;

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using static TorchSharp.torch;
@@ -41,13 +42,14 @@ static class ManifoldConnectionKernels
     /// <summary>
     /// Backward of <see cref="Forward"/> given the gradient <paramref name="g"/> of the connection's output
     /// state <c>[N, n·d]</c>, of the branch input <paramref name="gu"/> <c>[N, d]</c> and of H_post and H_res:
-    /// the state gradient without the projection's share <c>[N, n·d]</c>, the gradient of <c>raw</c>
-    /// <c>[N, n² + 2n]</c> (the share is <c>g_raw·φᵀ</c>) and the six gate gradients.
+    /// the state gradient without the projection's share <c>[N, n·d]</c> (in g's memory with
+    /// <paramref name="overwriteG"/>), the gradient of <c>raw</c> <c>[N, n² + 2n]</c> (the share is
+    /// <c>g_raw·φᵀ</c>) and the six gate gradients.
     /// </summary>
     public static (Tensor Gx, Tensor GRaw, Tensor[] GGates) Backward(Tensor v, IReadOnlyList<Tensor> gates, int n, int iterations,
-        Result saved, Tensor g, Tensor gu, Tensor gPost, Tensor gRes)
+        Result saved, Tensor g, Tensor gu, Tensor gPost, Tensor gRes, bool overwriteG = false)
     {
-        var (gx, gRaw) = (empty_like(v), empty_like(saved.Projected));
+        var (gx, gRaw) = (StreamMixing.StateGradientBuffer(v, g, overwriteG), empty_like(saved.Projected));
         var gGates = v.dtype == ScalarType.Float32
             ? Backward<float>(v, gates, n, iterations, saved, g, gu, gPost, gRes, gx, gRaw)
             : Backward<double>(v, gates, n, iterations, saved, g, gu, gPost, gRes, gx, gRaw);
@@ -100,6 +102,7 @@ static class ManifoldConnectionKernels
             var gxs = CpuTensor.Span<T>(gx);
             var gProjected = CpuTensor.Span<T>(gRaw).Slice(a * width, count * width);   // becomes g_raw below
             Span<T> gPre = stackalloc T[Block * n];
+            var scratch = ArrayPool<T>.Shared.Rent(size);
             for (var t = 0; t < count; t++)
                 VectorOps.Dots(gus.Slice((a + t) * d, d), vs.Slice((a + t) * size, size), d, gPre.Slice(t * n, n));   // gpre_j = <gu, x_j>
             ManifoldCoefficientKernels.BackwardBlock(Gates<T>.Of(gates), projected.Slice(a * width), pre.Slice(a * n), CpuTensor.Span<T>(saved.Post).Slice(a * n),
@@ -115,8 +118,9 @@ static class ManifoldConnectionKernels
                 VectorOps.Scale(gt, gt, s);
                 var row = (a + t) * size;
                 StreamMixing.StateGradientToken(gxs.Slice(row, size), gs.Slice(row, size), gus.Slice((a + t) * d, d), pre.Slice((a + t) * n, n),
-                    res.Slice((a + t) * n * n, n * n), vs.Slice(row, size), rms, n, d);
+                    res.Slice((a + t) * n * n, n * n), vs.Slice(row, size), rms, n, d, scratch);
             }
+            ArrayPool<T>.Shared.Return(scratch);
         });
         return ManifoldCoefficientKernels.GateGradients<T>(gatePartials, blocks, n);
     }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using static TorchSharp.torch;
@@ -26,10 +27,11 @@ static class StreamMixing
     /// <summary>
     /// The state gradient of both passes and H_pre's, from the output gradient <paramref name="grad"/> and the
     /// branch input's <paramref name="gu"/>: <c>gx_j = Σ_i res_ij g_i + pre_j gu</c> (written once), <c>gpre_j = &lt;gu, x_j&gt;</c>.
+    /// With <paramref name="overwriteGrad"/> gx is written into grad's memory (returned as a new handle to it).
     /// </summary>
-    public static (Tensor Gx, Tensor Gpre) ReadBackward(Tensor x, Tensor pre, Tensor res, Tensor gu, Tensor grad)
+    public static (Tensor Gx, Tensor Gpre) ReadBackward(Tensor x, Tensor pre, Tensor res, Tensor gu, Tensor grad, bool overwriteGrad = false)
     {
-        var (gx, gpre) = (empty_like(x), empty_like(pre));
+        var (gx, gpre) = (StateGradientBuffer(x, grad, overwriteGrad), empty_like(pre));
         if (x.dtype == ScalarType.Float32) ReadBackward<float>(x, pre, res, gu, grad, gx, gpre);
         else ReadBackward<double>(x, pre, res, gu, grad, gx, gpre);
         return (gx, gpre);
@@ -56,6 +58,12 @@ static class StreamMixing
         return (gres, gpost, gy);
     }
 
+    /// <summary>
+    /// Where a state gradient goes: a new tensor, or the output gradient's own memory when the caller hands it
+    /// over. Reusing it saves allocating (and first touching) a state-sized buffer per sub-layer in backward.
+    /// </summary>
+    internal static Tensor StateGradientBuffer(Tensor x, Tensor grad, bool overwriteGrad) => overwriteGrad ? grad.alias() : empty_like(x);
+
     static (int N, int D) Shape(Tensor x) => ((int)x.size(-2), (int)x.size(-1));
 
     static void Read<T>(Tensor x, Tensor pre, Tensor output) where T : unmanaged, IFloatingPointIeee754<T>
@@ -77,19 +85,23 @@ static class StreamMixing
 
     /// <summary>
     /// One token's state gradient, written once: <c>gx_j = c · x_j + pre_j gu + Σ_i res_ij g_i</c>, the first
-    /// term only when <paramref name="x"/> is not empty (mHC's RMS share). Rows: n of d; res: n × n.
+    /// term only when <paramref name="x"/> is not empty (mHC's RMS share). Rows: n of d; res: n × n. gx may be
+    /// g's own memory: every row reads all of g, so the rows are then built in <paramref name="scratch"/> (n·d) first.
     /// </summary>
     internal static void StateGradientToken<T>(Span<T> gx, ReadOnlySpan<T> g, ReadOnlySpan<T> gu, ReadOnlySpan<T> pre, ReadOnlySpan<T> res,
-        ReadOnlySpan<T> x, T c, int n, int d) where T : unmanaged, IFloatingPointIeee754<T>
+        ReadOnlySpan<T> x, T c, int n, int d, Span<T> scratch) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        var inPlace = gx.Overlaps(g);
+        var target = inPlace ? scratch[..(n * d)] : gx;
         Span<T> column = stackalloc T[n];
         for (var j = 0; j < n; j++)
         {
-            var gxj = gx.Slice(j * d, d);
+            var row = target.Slice(j * d, d);
             for (var i = 0; i < n; i++) column[i] = res[i * n + j];
-            VectorOps.WeightedRows(gxj, gu, pre[j], g[..(n * d)], column);
-            if (!x.IsEmpty) VectorOps.AddScaled(gxj, x.Slice(j * d, d), c);
+            VectorOps.WeightedRows(row, gu, pre[j], g[..(n * d)], column);
+            if (!x.IsEmpty) VectorOps.AddScaled(row, x.Slice(j * d, d), c);
         }
+        if (inPlace) target.CopyTo(gx);
     }
 
     static void ReadBackward<T>(Tensor x, Tensor pre, Tensor res, Tensor gu, Tensor grad, Tensor gx, Tensor gpre) where T : unmanaged, IFloatingPointIeee754<T>
@@ -99,12 +111,14 @@ static class StreamMixing
         {
             ReadOnlySpan<T> xs = CpuTensor.Span<T>(x), ps = CpuTensor.Span<T>(pre), rs = CpuTensor.Span<T>(res), us = CpuTensor.Span<T>(gu), gs = CpuTensor.Span<T>(grad);
             Span<T> gxs = CpuTensor.Span<T>(gx), gps = CpuTensor.Span<T>(gpre);
+            var scratch = ArrayPool<T>.Shared.Rent(n * d);
             for (var t = (int)t0; t < t1; t++)
             {
                 var gut = us.Slice(t * d, d);
-                StateGradientToken(gxs.Slice(t * n * d, n * d), gs.Slice(t * n * d, n * d), gut, ps.Slice(t * n, n), rs.Slice(t * n * n, n * n), [], T.Zero, n, d);
+                StateGradientToken(gxs.Slice(t * n * d, n * d), gs.Slice(t * n * d, n * d), gut, ps.Slice(t * n, n), rs.Slice(t * n * n, n * n), [], T.Zero, n, d, scratch);
                 VectorOps.Dots(gut, xs.Slice(t * n * d, n * d), d, gps.Slice(t * n, n));   // gpre_j = <gu, x_j>
             }
+            ArrayPool<T>.Shared.Return(scratch);
         });
     }
 
