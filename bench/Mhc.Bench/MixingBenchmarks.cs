@@ -58,7 +58,7 @@ public class MixingBenchmarks
     public void KernelReadWriteBackward()
     {
         using var scope = NewDisposeScope();
-        StreamMixing.WriteBackward(x, post, y, gout);
+        StreamMixing.WriteBackward(post, y, gout);
         StreamMixing.ReadBackward(x, pre, res, gu, gout);
     }
 }

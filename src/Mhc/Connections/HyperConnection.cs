@@ -84,12 +84,12 @@ public sealed class HyperConnection : Connection
     {
         protected override IEnumerable<Tensor> Owned() => base.Owned().Concat([saved.Projected, saved.Mean, saved.Rstd]);
 
-        public override (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, Tensor gRes, bool overwriteG)
+        public override (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, bool overwriteG)
         {
             using var _ = no_grad();
             var (tokens, n) = (x.size(0) * x.size(1), owner.Streams);
             var (gx, grads) = HyperConnectionKernels.Backward(x.view(tokens, n, owner.DModel), owner.FusedParameters, owner.Options.UseTanh, saved,
-                g.contiguous().view(tokens, n, owner.DModel), gu.contiguous(), gPost.contiguous(), gRes.contiguous(), overwriteG);
+                g.contiguous().view(tokens, n, owner.DModel), gu.contiguous(), gPost.contiguous(), overwriteG);
             return (gx.view(x.shape), grads);
         }
     }

@@ -82,11 +82,11 @@ public sealed class ManifoldHyperConnection : Connection
 
         protected override IEnumerable<Tensor> Owned() => base.Owned().Concat([saved.Projected, saved.Scale, v]);
 
-        public override (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, Tensor gRes, bool overwriteG)
+        public override (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, bool overwriteG)
         {
             using var _ = no_grad();
             var (gx, gRaw, gGates) = ManifoldConnectionKernels.Backward(v, gates, owner.Streams, owner.Options.SinkhornIterations,
-                saved, g.contiguous().view(v.shape), gu.contiguous(), gPost.contiguous(), gRes.contiguous(), overwriteG);
+                saved, g.contiguous().view(v.shape), gu.contiguous(), gPost.contiguous(), overwriteG);
             gx.addmm_(gRaw, owner.phi.t());                                       // the projection's share, added in place
             var gPhi = gRaw.t().matmul(v).t().contiguous();                      // (g_rawᵀ v)ᵀ: MKL runs this shape faster than vᵀ g_raw
             return (gx.view(x.shape), [gPhi, .. gGates]);

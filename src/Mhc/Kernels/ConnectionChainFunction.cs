@@ -67,10 +67,10 @@ sealed class ConnectionChainFunction : autograd.SingleTensorFunction<ConnectionC
                 Tensor gx;
                 using (NewDisposeScope())
                 {
-                    var (gres, gpost, gy) = StreamMixing.WriteBackward(x!, coefficients!.Post, y.detach(), g);
+                    var (gpost, gy) = StreamMixing.WriteBackward(coefficients!.Post, y.detach(), g);
                     using (enable_grad()) y.backward([gy]);
                     // The gradient autograd handed in is not ours to write over; the ones this loop made are.
-                    var (stateGrad, grads) = coefficients.Backward(x!, g, leaf.grad!.contiguous(), gpost, gres, overwriteG: k < segment.Steps.Count - 1);
+                    var (stateGrad, grads) = coefficients.Backward(x!, g, leaf.grad!.contiguous(), gpost, overwriteG: k < segment.Steps.Count - 1);
                     for (var i = 0; i < grads.Count; i++)
                         if (grads[i] is { } pg) parameterGrads[connection.FusedParameters[i]] = pg.MoveToOuterDisposeScope();
                     gx = stateGrad.MoveToOuterDisposeScope();

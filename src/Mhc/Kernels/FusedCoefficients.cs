@@ -43,11 +43,11 @@ abstract class FusedCoefficients : IDisposable
     /// The gradient of the state <paramref name="x"/> and of the connection's
     /// <see cref="Connections.Connection.FusedParameters"/> (in order, null = none), from the gradient
     /// <paramref name="g"/> of the connection's output state, <paramref name="gu"/> of the branch input and
-    /// the coefficient gradients that <see cref="StreamMixing.WriteBackward"/> returned. The state gradient is
+    /// <paramref name="gPost"/> of H_post (H_res's is computed here, while the state is read). The state gradient is
     /// a new tensor, or with <paramref name="overwriteG"/> (g is the caller's and no longer needed) a new
     /// handle to g's memory written over.
     /// </summary>
-    public abstract (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, Tensor gRes, bool overwriteG);
+    public abstract (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, bool overwriteG);
 
     /// <summary>Takes every tensor out of the current dispose scope, to live until backward.</summary>
     public FusedCoefficients Keep()

@@ -35,10 +35,10 @@ sealed class GraphCoefficients : FusedCoefficients
 
     static Tensor Values(Tensor t, Tensor x) => t.detach().to(x.dtype).contiguous();
 
-    public override (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, Tensor gRes, bool overwriteG)
+    public override (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, bool overwriteG)
     {
         if (graph is null || leaf is null) throw new InvalidOperationException("these coefficients were computed without a graph.");
-        var (gx, gPre) = StreamMixing.ReadBackward(x, Pre, Res, gu, g, overwriteG);
+        var (gx, gPre, gRes) = StreamMixing.ReadBackward(x, Pre, Res, gu, g, overwriteG);
         using (enable_grad())
             autograd.backward([graph.Pre, graph.Post, graph.Res], [gPre.to(graph.Pre.dtype), gPost.to(graph.Post.dtype), gRes.to(graph.Res.dtype)]);
         if (leaf.grad is { } lg) gx.add_(lg);

@@ -48,17 +48,18 @@ static class HyperConnectionKernels
 
     /// <summary>
     /// Backward of <see cref="Forward"/> given the gradient <paramref name="g"/> of the connection's output
-    /// state <c>[N, n, d]</c>, of the branch input <paramref name="gu"/> <c>[N, d]</c> and of H_post and H_res:
+    /// state <c>[N, n, d]</c>, of the branch input <paramref name="gu"/> <c>[N, d]</c> and of H_post (H_res's,
+    /// <c>&lt;g_i, x_j&gt;</c>, is computed here):
     /// the whole state gradient <c>[N, n, d]</c> (mixing and coefficient shares; in g's memory with
     /// <paramref name="overwriteG"/>) and the gradients of the eight parameters, in <see cref="Forward"/>'s order.
     /// </summary>
     public static (Tensor Gx, Tensor[] Parameters) Backward(Tensor x, IReadOnlyList<Tensor> parameters, bool useTanh, Result saved,
-        Tensor g, Tensor gu, Tensor gPost, Tensor gRes, bool overwriteG = false)
+        Tensor g, Tensor gu, Tensor gPost, bool overwriteG = false)
     {
         var gx = StreamMixing.StateGradientBuffer(x, g, overwriteG);
         var grads = x.dtype == ScalarType.Float32
-            ? Backward(x, new Weights<float>(parameters, useTanh, 0), saved, g, gu, gPost, gRes, gx)
-            : Backward(x, new Weights<double>(parameters, useTanh, 0), saved, g, gu, gPost, gRes, gx);
+            ? Backward(x, new Weights<float>(parameters, useTanh, 0), saved, g, gu, gPost, gx)
+            : Backward(x, new Weights<double>(parameters, useTanh, 0), saved, g, gu, gPost, gx);
         return (gx, grads);
     }
 
@@ -106,7 +107,7 @@ static class HyperConnectionKernels
         });
     }
 
-    static Tensor[] Backward<T>(Tensor x, Weights<T> w, Result saved, Tensor g, Tensor gu, Tensor gPost, Tensor gRes, Tensor gx)
+    static Tensor[] Backward<T>(Tensor x, Weights<T> w, Result saved, Tensor g, Tensor gu, Tensor gPost, Tensor gx)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (tokens, n, d, width) = ((int)x.size(0), w.N, w.D, w.Width);
@@ -118,7 +119,7 @@ static class HyperConnectionKernels
         partials.AsSpan(0, chunks * layout.Size).Clear();
         CpuTensor.ParallelChunks(tokens, Chunk, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
         {
-            ReadOnlySpan<T> xs = CpuTensor.Span<T>(x), gs = CpuTensor.Span<T>(g), gus = CpuTensor.Span<T>(gu), gPosts = CpuTensor.Span<T>(gPost), gRess = CpuTensor.Span<T>(gRes);
+            ReadOnlySpan<T> xs = CpuTensor.Span<T>(x), gs = CpuTensor.Span<T>(g), gus = CpuTensor.Span<T>(gu), gPosts = CpuTensor.Span<T>(gPost);
             ReadOnlySpan<T> pre = CpuTensor.Span<T>(saved.Pre), res = CpuTensor.Span<T>(saved.Res), projected = CpuTensor.Span<T>(saved.Projected);
             ReadOnlySpan<T> mean = CpuTensor.Span<T>(saved.Mean), rstd = CpuTensor.Span<T>(saved.Rstd);
             var gxs = CpuTensor.Span<T>(gx);
@@ -127,11 +128,12 @@ static class HyperConnectionKernels
             var buffer = ArrayPool<T>.Shared.Rent(rows * width + n * d);
             Span<T> activations = buffer.AsSpan(0, rows * width), scratch = buffer.AsSpan(rows * width, n * d);
             w.Activations(projected.Slice(first * width, rows * width), activations);
-            Span<T> gPre = stackalloc T[n], e = stackalloc T[width];
+            Span<T> gPre = stackalloc T[n], gRes = stackalloc T[n * n], e = stackalloc T[width];
             for (var t = (int)t0; t < t1; t++)
             {
                 var gut = gus.Slice(t * d, d);
                 VectorOps.Dots(gut, xs.Slice(t * n * d, n * d), d, gPre);   // gpre_j = <gu, x_j>
+                StreamMixing.ResGradientToken(gRes, gs.Slice(t * n * d, n * d), xs.Slice(t * n * d, n * d), n, d);   // before gx may overwrite g
                 // The mixing's share pre_j gu + Σ_i res_ij g_i, then each row's coefficient share added while it is in cache.
                 StreamMixing.StateGradientToken(gxs.Slice(t * n * d, n * d), gs.Slice(t * n * d, n * d), gut, pre.Slice(t * n, n),
                     res.Slice(t * n * n, n * n), [], T.Zero, n, d, scratch);
@@ -142,7 +144,7 @@ static class HyperConnectionKernels
                     T dotProjected = T.Zero, dotMean = T.Zero;
                     for (var k = 0; k < width; k++)
                     {
-                        var gCoefficient = k == 0 ? gPre[i] : k <= n ? gRess[(t * n + k - 1) * n + i] : gPosts[r];
+                        var gCoefficient = k == 0 ? gPre[i] : k <= n ? gRes[(k - 1) * n + i] : gPosts[r];
                         var a = activations[(r - first) * width + k];
                         // Static part, gate scalar, then through the gate and tanh to the projection z_k.
                         partial[k <= n ? layout.StaticAlpha + i * (n + 1) + k : layout.StaticBeta + i] += gCoefficient;

@@ -41,18 +41,19 @@ static class ManifoldConnectionKernels
 
     /// <summary>
     /// Backward of <see cref="Forward"/> given the gradient <paramref name="g"/> of the connection's output
-    /// state <c>[N, n·d]</c>, of the branch input <paramref name="gu"/> <c>[N, d]</c> and of H_post and H_res:
+    /// state <c>[N, n·d]</c>, of the branch input <paramref name="gu"/> <c>[N, d]</c> and of H_post (H_res's,
+    /// <c>&lt;g_i, x_j&gt;</c>, is computed here):
     /// the state gradient without the projection's share <c>[N, n·d]</c> (in g's memory with
     /// <paramref name="overwriteG"/>), the gradient of <c>raw</c> <c>[N, n² + 2n]</c> (the share is
     /// <c>g_raw·φᵀ</c>) and the six gate gradients.
     /// </summary>
     public static (Tensor Gx, Tensor GRaw, Tensor[] GGates) Backward(Tensor v, IReadOnlyList<Tensor> gates, int n, int iterations,
-        Result saved, Tensor g, Tensor gu, Tensor gPost, Tensor gRes, bool overwriteG = false)
+        Result saved, Tensor g, Tensor gu, Tensor gPost, bool overwriteG = false)
     {
         var (gx, gRaw) = (StreamMixing.StateGradientBuffer(v, g, overwriteG), empty_like(saved.Projected));
         var gGates = v.dtype == ScalarType.Float32
-            ? Backward<float>(v, gates, n, iterations, saved, g, gu, gPost, gRes, gx, gRaw)
-            : Backward<double>(v, gates, n, iterations, saved, g, gu, gPost, gRes, gx, gRaw);
+            ? Backward<float>(v, gates, n, iterations, saved, g, gu, gPost, gx, gRaw)
+            : Backward<double>(v, gates, n, iterations, saved, g, gu, gPost, gx, gRaw);
         return (gx, gRaw, gGates);
     }
 
@@ -85,7 +86,7 @@ static class ManifoldConnectionKernels
     }
 
     static Tensor[] Backward<T>(Tensor v, IReadOnlyList<Tensor> gates, int n, int iterations, Result saved,
-        Tensor g, Tensor gu, Tensor gPost, Tensor gRes, Tensor gx, Tensor gRaw) where T : unmanaged, IFloatingPointIeee754<T>
+        Tensor g, Tensor gu, Tensor gPost, Tensor gx, Tensor gRaw) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (tokens, size, width) = ((int)v.size(0), (int)v.size(1), ManifoldCoefficientKernels.Width(n));
         var d = size / n;
@@ -102,11 +103,16 @@ static class ManifoldConnectionKernels
             var gxs = CpuTensor.Span<T>(gx);
             var gProjected = CpuTensor.Span<T>(gRaw).Slice(a * width, count * width);   // becomes g_raw below
             Span<T> gPre = stackalloc T[Block * n];
-            var scratch = ArrayPool<T>.Shared.Rent(size);
+            var buffer = ArrayPool<T>.Shared.Rent(size + Block * n * n);
+            Span<T> scratch = buffer.AsSpan(0, size), gRes = buffer.AsSpan(size, count * n * n);
             for (var t = 0; t < count; t++)
-                VectorOps.Dots(gus.Slice((a + t) * d, d), vs.Slice((a + t) * size, size), d, gPre.Slice(t * n, n));   // gpre_j = <gu, x_j>
+            {
+                var row = (a + t) * size;
+                VectorOps.Dots(gus.Slice((a + t) * d, d), vs.Slice(row, size), d, gPre.Slice(t * n, n));   // gpre_j = <gu, x_j>
+                StreamMixing.ResGradientToken(gRes.Slice(t * n * n, n * n), gs.Slice(row, size), vs.Slice(row, size), n, d);   // before gx may overwrite g
+            }
             ManifoldCoefficientKernels.BackwardBlock(Gates<T>.Of(gates), projected.Slice(a * width), pre.Slice(a * n), CpuTensor.Span<T>(saved.Post).Slice(a * n),
-                gPre, CpuTensor.Span<T>(gPost).Slice(a * n), CpuTensor.Span<T>(gRes).Slice(a * n * n), gProjected,
+                gPre, CpuTensor.Span<T>(gPost).Slice(a * n), gRes, gProjected,
                 gatePartials.AsSpan(a / Block * gateWidth, gateWidth), count, n, iterations);
             for (var t = 0; t < count; t++)
             {
@@ -120,7 +126,7 @@ static class ManifoldConnectionKernels
                 StreamMixing.StateGradientToken(gxs.Slice(row, size), gs.Slice(row, size), gus.Slice((a + t) * d, d), pre.Slice((a + t) * n, n),
                     res.Slice((a + t) * n * n, n * n), vs.Slice(row, size), rms, n, d, scratch);
             }
-            ArrayPool<T>.Shared.Return(scratch);
+            ArrayPool<T>.Shared.Return(buffer);
         });
         return ManifoldCoefficientKernels.GateGradients<T>(gatePartials, blocks, n);
     }

@@ -25,16 +25,17 @@ static class StreamMixing
     }
 
     /// <summary>
-    /// The state gradient of both passes and H_pre's, from the output gradient <paramref name="grad"/> and the
-    /// branch input's <paramref name="gu"/>: <c>gx_j = Σ_i res_ij g_i + pre_j gu</c> (written once), <c>gpre_j = &lt;gu, x_j&gt;</c>.
-    /// With <paramref name="overwriteGrad"/> gx is written into grad's memory (returned as a new handle to it).
+    /// The state gradient of both passes and the gradients of H_pre and H_res, from the output gradient
+    /// <paramref name="grad"/> and the branch input's <paramref name="gu"/>: <c>gx_j = Σ_i res_ij g_i + pre_j gu</c>
+    /// (written once), <c>gpre_j = &lt;gu, x_j&gt;</c>, <c>gres_ij = &lt;g_i, x_j&gt;</c>. With
+    /// <paramref name="overwriteGrad"/> gx is written into grad's memory (returned as a new handle to it).
     /// </summary>
-    public static (Tensor Gx, Tensor Gpre) ReadBackward(Tensor x, Tensor pre, Tensor res, Tensor gu, Tensor grad, bool overwriteGrad = false)
+    public static (Tensor Gx, Tensor Gpre, Tensor Gres) ReadBackward(Tensor x, Tensor pre, Tensor res, Tensor gu, Tensor grad, bool overwriteGrad = false)
     {
-        var (gx, gpre) = (StateGradientBuffer(x, grad, overwriteGrad), empty_like(pre));
-        if (x.dtype == ScalarType.Float32) ReadBackward<float>(x, pre, res, gu, grad, gx, gpre);
-        else ReadBackward<double>(x, pre, res, gu, grad, gx, gpre);
-        return (gx, gpre);
+        var (gx, gpre, gres) = (StateGradientBuffer(x, grad, overwriteGrad), empty_like(pre), empty_like(res));
+        if (x.dtype == ScalarType.Float32) ReadBackward<float>(x, pre, res, gu, grad, gx, gpre, gres);
+        else ReadBackward<double>(x, pre, res, gu, grad, gx, gpre, gres);
+        return (gx, gpre, gres);
     }
 
     /// <summary><c>out_i = Σ_j res_ij x_j + post_i · y</c>.</summary>
@@ -47,15 +48,17 @@ static class StreamMixing
     }
 
     /// <summary>
-    /// The coefficient and branch gradients of <see cref="Write"/> (gres, gpost, gy) from the output gradient;
-    /// its state gradient is written by <see cref="ReadBackward"/>, so that gx is written once.
+    /// What the branch's backward needs from <see cref="Write"/>'s backward: gpost and gy, from the output
+    /// gradient <c>[..., n, d]</c>. H_res's gradient <c>&lt;g_i, x_j&gt;</c> and the state gradient come later in the
+    /// coefficient backward (<see cref="ReadBackward"/> or a connection's kernel), which reads the state anyway:
+    /// so the state is not read here at all.
     /// </summary>
-    public static (Tensor Gres, Tensor Gpost, Tensor Gy) WriteBackward(Tensor x, Tensor post, Tensor y, Tensor grad)
+    public static (Tensor Gpost, Tensor Gy) WriteBackward(Tensor post, Tensor y, Tensor grad)
     {
-        var (gres, gpost, gy) = (empty(post.shape.Append(post.size(-1)).ToArray(), post.dtype), empty_like(post), empty_like(y));
-        if (x.dtype == ScalarType.Float32) WriteBackward<float>(x, post, y, grad, gres, gpost, gy);
-        else WriteBackward<double>(x, post, y, grad, gres, gpost, gy);
-        return (gres, gpost, gy);
+        var (gpost, gy) = (empty_like(post), empty_like(y));
+        if (grad.dtype == ScalarType.Float32) WriteBackward<float>(post, y, grad, gpost, gy);
+        else WriteBackward<double>(post, y, grad, gpost, gy);
+        return (gpost, gy);
     }
 
     /// <summary>
@@ -104,17 +107,24 @@ static class StreamMixing
         if (inPlace) target.CopyTo(gx);
     }
 
-    static void ReadBackward<T>(Tensor x, Tensor pre, Tensor res, Tensor gu, Tensor grad, Tensor gx, Tensor gpre) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>One token's <c>gres_ij = &lt;g_i, x_j&gt;</c> (g, x: its n rows of d; gres: n × n).</summary>
+    internal static void ResGradientToken<T>(Span<T> gres, ReadOnlySpan<T> g, ReadOnlySpan<T> x, int n, int d) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (var i = 0; i < n; i++) VectorOps.Dots(g.Slice(i * d, d), x[..(n * d)], d, gres.Slice(i * n, n));
+    }
+
+    static void ReadBackward<T>(Tensor x, Tensor pre, Tensor res, Tensor gu, Tensor grad, Tensor gx, Tensor gpre, Tensor gres) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (n, d) = Shape(x);
         CpuTensor.ParallelChunks(x.numel() / (n * d), Chunk, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
         {
             ReadOnlySpan<T> xs = CpuTensor.Span<T>(x), ps = CpuTensor.Span<T>(pre), rs = CpuTensor.Span<T>(res), us = CpuTensor.Span<T>(gu), gs = CpuTensor.Span<T>(grad);
-            Span<T> gxs = CpuTensor.Span<T>(gx), gps = CpuTensor.Span<T>(gpre);
+            Span<T> gxs = CpuTensor.Span<T>(gx), gps = CpuTensor.Span<T>(gpre), grs = CpuTensor.Span<T>(gres);
             var scratch = ArrayPool<T>.Shared.Rent(n * d);
             for (var t = (int)t0; t < t1; t++)
             {
                 var gut = us.Slice(t * d, d);
+                ResGradientToken(grs.Slice(t * n * n, n * n), gs.Slice(t * n * d, n * d), xs.Slice(t * n * d, n * d), n, d);   // before gx may overwrite g
                 StateGradientToken(gxs.Slice(t * n * d, n * d), gs.Slice(t * n * d, n * d), gut, ps.Slice(t * n, n), rs.Slice(t * n * n, n * n), [], T.Zero, n, d, scratch);
                 VectorOps.Dots(gut, xs.Slice(t * n * d, n * d), d, gps.Slice(t * n, n));   // gpre_j = <gu, x_j>
             }
@@ -138,24 +148,19 @@ static class StreamMixing
         });
     }
 
-    static void WriteBackward<T>(Tensor x, Tensor post, Tensor y, Tensor grad, Tensor gres, Tensor gpost, Tensor gy)
+    static void WriteBackward<T>(Tensor post, Tensor y, Tensor grad, Tensor gpost, Tensor gy)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (n, d) = Shape(x);
-        CpuTensor.ParallelChunks(x.numel() / (n * d), Chunk, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
+        var (n, d) = Shape(grad);
+        CpuTensor.ParallelChunks(grad.numel() / (n * d), Chunk, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
         {
-            ReadOnlySpan<T> xs = CpuTensor.Span<T>(x), ps = CpuTensor.Span<T>(post), ys = CpuTensor.Span<T>(y), gs = CpuTensor.Span<T>(grad);
-            Span<T> grs = CpuTensor.Span<T>(gres), gps = CpuTensor.Span<T>(gpost), gys = CpuTensor.Span<T>(gy);
+            ReadOnlySpan<T> ps = CpuTensor.Span<T>(post), ys = CpuTensor.Span<T>(y), gs = CpuTensor.Span<T>(grad);
+            Span<T> gps = CpuTensor.Span<T>(gpost), gys = CpuTensor.Span<T>(gy);
             for (var t = (int)t0; t < t1; t++)
             {
-                var yt = ys.Slice(t * d, d);
-                VectorOps.WeightedRows(gys.Slice(t * d, d), [], T.Zero, gs.Slice(t * n * d, n * d), ps.Slice(t * n, n));   // gy = Σ_i post_i g_i
-                for (var i = 0; i < n; i++)
-                {
-                    var gi = gs.Slice((t * n + i) * d, d);
-                    gps[t * n + i] = VectorOps.Dot(gi, yt);                      // gpost_i = <g_i, y>
-                    VectorOps.Dots(gi, xs.Slice(t * n * d, n * d), d, grs.Slice((t * n + i) * n, n));   // gres_ij = <g_i, x_j>
-                }
+                var gt = gs.Slice(t * n * d, n * d);
+                VectorOps.WeightedRows(gys.Slice(t * d, d), [], T.Zero, gt, ps.Slice(t * n, n));   // gy = Σ_i post_i g_i
+                VectorOps.Dots(ys.Slice(t * d, d), gt, d, gps.Slice(t * n, n));                    // gpost_i = <g_i, y>
             }
         });
     }
