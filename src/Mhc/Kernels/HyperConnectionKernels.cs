@@ -132,8 +132,7 @@ static class HyperConnectionKernels
             for (var t = (int)t0; t < t1; t++)
             {
                 var gut = gus.Slice(t * d, d);
-                VectorOps.Dots(gut, xs.Slice(t * n * d, n * d), d, gPre);   // gpre_j = <gu, x_j>
-                StreamMixing.ResGradientToken(gRes, gs.Slice(t * n * d, n * d), xs.Slice(t * n * d, n * d), n, d);   // before gx may overwrite g
+                StreamMixing.MixingGradientsToken(gPre, gRes, gut, gs.Slice(t * n * d, n * d), xs.Slice(t * n * d, n * d), n, d);
                 // The mixing's share pre_j gu + Σ_i res_ij g_i, then each row's coefficient share added while it is in cache.
                 StreamMixing.StateGradientToken(gxs.Slice(t * n * d, n * d), gs.Slice(t * n * d, n * d), gut, pre.Slice(t * n, n),
                     res.Slice(t * n * n, n * n), [], T.Zero, n, d, scratch);

@@ -106,11 +106,8 @@ static class ManifoldConnectionKernels
             var buffer = ArrayPool<T>.Shared.Rent(size + Block * n * n);
             Span<T> scratch = buffer.AsSpan(0, size), gRes = buffer.AsSpan(size, count * n * n);
             for (var t = 0; t < count; t++)
-            {
-                var row = (a + t) * size;
-                VectorOps.Dots(gus.Slice((a + t) * d, d), vs.Slice(row, size), d, gPre.Slice(t * n, n));   // gpre_j = <gu, x_j>
-                StreamMixing.ResGradientToken(gRes.Slice(t * n * n, n * n), gs.Slice(row, size), vs.Slice(row, size), n, d);   // before gx may overwrite g
-            }
+                StreamMixing.MixingGradientsToken(gPre.Slice(t * n, n), gRes.Slice(t * n * n, n * n), gus.Slice((a + t) * d, d),
+                    gs.Slice((a + t) * size, size), vs.Slice((a + t) * size, size), n, d);
             ManifoldCoefficientKernels.BackwardBlock(Gates<T>.Of(gates), projected.Slice(a * width), pre.Slice(a * n), CpuTensor.Span<T>(saved.Post).Slice(a * n),
                 gPre, CpuTensor.Span<T>(gPost).Slice(a * n), gRes, gProjected,
                 gatePartials.AsSpan(a / Block * gateWidth, gateWidth), count, n, iterations);

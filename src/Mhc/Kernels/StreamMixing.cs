@@ -107,10 +107,17 @@ static class StreamMixing
         if (inPlace) target.CopyTo(gx);
     }
 
-    /// <summary>One token's <c>gres_ij = &lt;g_i, x_j&gt;</c> (g, x: its n rows of d; gres: n × n).</summary>
-    internal static void ResGradientToken<T>(Span<T> gres, ReadOnlySpan<T> g, ReadOnlySpan<T> x, int n, int d) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// One token's gradients of H_pre and H_res from both passes: <c>gpre_j = &lt;gu, x_j&gt;</c>,
+    /// <c>gres_ij = &lt;g_i, x_j&gt;</c> (g, x: its n rows of d). Callers run it before the state gradient,
+    /// which may be written over g.
+    /// </summary>
+    internal static void MixingGradientsToken<T>(Span<T> gpre, Span<T> gres, ReadOnlySpan<T> gu, ReadOnlySpan<T> g, ReadOnlySpan<T> x, int n, int d)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        for (var i = 0; i < n; i++) VectorOps.Dots(g.Slice(i * d, d), x[..(n * d)], d, gres.Slice(i * n, n));
+        x = x[..(n * d)];
+        VectorOps.Dots(gu, x, d, gpre[..n]);
+        for (var i = 0; i < n; i++) VectorOps.Dots(g.Slice(i * d, d), x, d, gres.Slice(i * n, n));
     }
 
     static void ReadBackward<T>(Tensor x, Tensor pre, Tensor res, Tensor gu, Tensor grad, Tensor gx, Tensor gpre, Tensor gres) where T : unmanaged, IFloatingPointIeee754<T>
@@ -124,9 +131,8 @@ static class StreamMixing
             for (var t = (int)t0; t < t1; t++)
             {
                 var gut = us.Slice(t * d, d);
-                ResGradientToken(grs.Slice(t * n * n, n * n), gs.Slice(t * n * d, n * d), xs.Slice(t * n * d, n * d), n, d);   // before gx may overwrite g
+                MixingGradientsToken(gps.Slice(t * n, n), grs.Slice(t * n * n, n * n), gut, gs.Slice(t * n * d, n * d), xs.Slice(t * n * d, n * d), n, d);
                 StateGradientToken(gxs.Slice(t * n * d, n * d), gs.Slice(t * n * d, n * d), gut, ps.Slice(t * n, n), rs.Slice(t * n * n, n * n), [], T.Zero, n, d, scratch);
-                VectorOps.Dots(gut, xs.Slice(t * n * d, n * d), d, gps.Slice(t * n, n));   // gpre_j = <gu, x_j>
             }
             ArrayPool<T>.Shared.Return(scratch);
         });
