@@ -55,34 +55,36 @@ public class FusedKernelTests
     [InlineData(150, 3, 5, 1.0, 20)]   // several blocks; n·d not a whole number of vectors
     [InlineData(37, 4, 16, 3.0, 7)]
     [InlineData(15, 4, 8, 5e3, 20)]    // log-domain Sinkhorn, saturated sigmoids
+    [InlineData(300, 4, 40, 1.0, 20)]  // several blocks per work item; φ's gradient in two slices of its rows
     public void Manifold_connection_passes_equal_the_formulas(int tokens, int n, int d, double rawScale, int iterations)
     {
         manual_seed(64);
         var width = n * n + 2 * n;
         var v = (randn([tokens, n * d], ScalarType.Float64) * 1.5).requires_grad_(true);
-        var raw = (randn([tokens, width], ScalarType.Float64) * rawScale).requires_grad_(true);   // stands for v·φ, a libtorch product
+        // φ scaled so that the projection v·φ has about rawScale's spread.
+        var phi = (randn([n * d, width], ScalarType.Float64) * (rawScale / (1.5 * Math.Sqrt(n * d)))).requires_grad_(true);
         var gates = new[] { tensor(0.7), tensor(-1.3), tensor(0.9), randn(n, dtype: ScalarType.Float64), randn(n, dtype: ScalarType.Float64), randn([n, n], ScalarType.Float64) }
             .Select(t => t.requires_grad_(true)).ToArray();
         var (g, gu, gPost) = (randn([tokens, n * d], ScalarType.Float64), randn([tokens, d], ScalarType.Float64), randn([tokens, n], ScalarType.Float64));
         List<double[]> fused;
         using (no_grad())
         {
-            var f = ManifoldConnectionKernels.Forward(v, raw, gates, n, iterations, 1e-6, branchInput: true);
-            var (gx, gRaw, gGates) = ManifoldConnectionKernels.Backward(v, gates, n, iterations, f, g, gu, gPost);
-            fused = new[] { f.Pre, f.Post, f.Res, f.BranchInput!, gx, gRaw }.Concat(gGates).Select(Reference.Values).ToList();
+            var f = ManifoldConnectionKernels.Forward(v, v.matmul(phi), gates, n, iterations, 1e-6, branchInput: true);
+            var (gx, gPhi, gGates) = ManifoldConnectionKernels.Backward(v, phi, gates, n, iterations, f, g, gu, gPost);
+            fused = new[] { f.Pre, f.Post, f.Res, f.BranchInput!, gx, gPhi }.Concat(gGates).Select(Reference.Values).ToList();
         }
 
         // The formulas of spec §5 one op at a time; H_res·x's gradients (to x and to H_res) are part of the backward.
-        var projected = raw * (v.square().mean([-1], keepdim: true) + 1e-6).rsqrt();
+        var projected = v.matmul(phi) * (v.square().mean([-1], keepdim: true) + 1e-6).rsqrt();
         var pre = (gates[0] * projected.narrow(-1, 0, n) + gates[3]).sigmoid();
         var post = (gates[1] * projected.narrow(-1, n, n) + gates[4]).sigmoid() * 2;
         var res = Sinkhorn.Project(gates[2] * projected.narrow(-1, 2 * n, n * n).reshape(tokens, n, n) + gates[5], iterations);
         var x = v.view(tokens, n, d);
         var u = (pre.unsqueeze(-1) * x).sum(1);
         ((res.matmul(x).view(tokens, n * d) * g).sum() + (u * gu).sum() + (post * gPost).sum()).backward();
-        var expected = new[] { pre, post, res, u, v.grad!, raw.grad! }.Concat(gates.Select(p => p.grad!)).Select(Reference.Values).ToList();
+        var expected = new[] { pre, post, res, u, v.grad!, phi.grad! }.Concat(gates.Select(p => p.grad!)).Select(Reference.Values).ToList();
 
-        string[] names = ["pre", "post", "res", "branch input", "state gradient", "raw gradient", "alpha_pre", "alpha_post", "alpha_res", "b_pre", "b_post", "b_res"];
+        string[] names = ["pre", "post", "res", "branch input", "state gradient", "phi gradient", "alpha_pre", "alpha_post", "alpha_res", "b_pre", "b_post", "b_res"];
         for (var i = 0; i < expected.Count; i++)
         {
             Assert.All(fused[i], value => Assert.True(double.IsFinite(value), $"{names[i]} is not finite"));
@@ -139,7 +141,8 @@ public class FusedKernelTests
         var (g, gu, gPost) = (randn([tokens, n, d], ScalarType.Float64), randn([tokens, d], ScalarType.Float64), randn([tokens, n], ScalarType.Float64));
         var gates = new[] { tensor(0.7), tensor(-1.3), tensor(0.9), randn(n, dtype: ScalarType.Float64), randn(n, dtype: ScalarType.Float64), randn([n, n], ScalarType.Float64) };
         var v = x.view(tokens, n * d);
-        var f = ManifoldConnectionKernels.Forward(v, randn([tokens, n * n + 2 * n], ScalarType.Float64), gates, n, 20, 1e-6, branchInput: false);
+        var phi = randn([n * d, n * n + 2 * n], ScalarType.Float64) * 0.1;
+        var f = ManifoldConnectionKernels.Forward(v, v.matmul(phi), gates, n, 20, 1e-6, branchInput: false);
         var hyper = new[]
         {
             randn([d, n + 1], ScalarType.Float64), randn([d], ScalarType.Float64), randn([d], ScalarType.Float64), randn([d], ScalarType.Float64),
@@ -151,7 +154,7 @@ public class FusedKernelTests
         {
             (grad, overwrite) => StreamMixing.ReadBackward(x, f.Pre, f.Res.view(tokens, n, n), gu, grad, overwrite) is var (gx, gpre, gres) ? [gx, gpre, gres] : [],
             (grad, overwrite) => HyperConnectionKernels.Backward(x, hyper, useTanh: true, h, grad, gu, gPost, overwrite) is var (gx, grads) ? [gx, .. grads] : [],
-            (grad, overwrite) => ManifoldConnectionKernels.Backward(v, gates, n, 20, f, grad.view(tokens, n * d), gu, gPost, overwrite) is var (gx, gRaw, gGates) ? [gx, gRaw, .. gGates] : [],
+            (grad, overwrite) => ManifoldConnectionKernels.Backward(v, phi, gates, n, 20, f, grad.view(tokens, n * d), gu, gPost, overwrite) is var (gx, gPhi, gGates) ? [gx, gPhi, .. gGates] : [],
         };
         foreach (var kernel in kernels)
         {
@@ -180,18 +183,19 @@ public class FusedKernelTests
                 // 1,200 tokens: many work items, each adding its partial sums of the gate gradients.
                 var x = randn(4, 300, n, 64);
                 var v = x.view(1200, n * 64);
-                var f = ManifoldConnectionKernels.Forward(v, randn(1200, n * n + 2 * n), parameters, n, 20, 1e-6, branchInput: true);
+                var phi = randn(n * 64, n * n + 2 * n) * 0.05f;
+                var f = ManifoldConnectionKernels.Forward(v, v.matmul(phi), parameters, n, 20, 1e-6, branchInput: true);
                 var (pre, post, res) = (f.Pre.view(4, 300, n), f.Post.view(4, 300, n), f.Res.view(4, 300, n, n));
                 var y = randn(4, 300, 64);
                 var g = randn_like(x);
                 var (gpost, gy) = StreamMixing.WriteBackward(post, y, g);
                 var (gx, gpre, gres) = StreamMixing.ReadBackward(x, pre, res, randn_like(y), g);
-                var (gv, gRaw, gGates) = ManifoldConnectionKernels.Backward(v, parameters, n, 20, f, g.view(v.shape), randn(1200, 64), gpost.view(1200, n));
+                var (gv, gPhi, gGates) = ManifoldConnectionKernels.Backward(v, phi, parameters, n, 20, f, g.view(v.shape), randn(1200, 64), gpost.view(1200, n));
                 var hyperParameters = new[] { randn(64, n + 1), randn(64), randn(64), randn(64), randn(n, n + 1), randn(n), tensor(0.5f), tensor(0.5f) };
                 var h = HyperConnectionKernels.Forward(x.view(1200, n, 64), hyperParameters, useTanh: true, 1e-5, branchInput: true);
                 var (hx, hyperGrads) = HyperConnectionKernels.Backward(x.view(1200, n, 64), hyperParameters, useTanh: true, h, g.view(1200, n, 64),
                     randn(1200, 64), gpost.view(1200, n));
-                return new[] { f.Pre, f.Post, f.Res, f.BranchInput!, gv, gRaw, gx, gres, gpost, gy, gpre, StreamMixing.Write(x, res, post, y), StreamMixing.Read(x, pre) }
+                return new[] { f.Pre, f.Post, f.Res, f.BranchInput!, gv, gPhi, gx, gres, gpost, gy, gpre, StreamMixing.Write(x, res, post, y), StreamMixing.Read(x, pre) }
                     .Concat(gGates).Concat([h.Pre, h.Post, h.Res, h.BranchInput!, hx]).Concat(hyperGrads).SelectMany(Reference.Values).ToArray();
             }
             Assert.Equal(Run(1), Run(2));

@@ -1,3 +1,5 @@
+using System.Numerics;
+using System.Runtime.Intrinsics;
 using Mhc.Kernels;
 
 namespace Mhc.Tests;
@@ -28,6 +30,78 @@ public class KernelBuildingBlockTests
             Assert.True(Math.Abs(expected - dst[k]) <= 1e-12 * (1 + Math.Abs(expected)), $"dst[{k}]: expected {expected}, got {dst[k]}");
         }
     }
+
+    [Theory]
+    [InlineData(4, 24, 2048, false)]   // the projection's share in the mHC backward: tokens × φᵀ
+    [InlineData(24, 16, 256, true)]    // φ's gradient: g_rawᵀ × tokens (a read down columns)
+    [InlineData(7, 3, 45, false)]      // rows past a tile; tails of one vector and of single values
+    [InlineData(2, 5, 9, true)]        // no whole tile
+    [InlineData(5, 1, 3, false)]
+    public void Add_product_equals_a_loop(int rows, int depth, int length, bool aByColumns)
+    {
+        // Strides larger than the rows, so that reading or writing past a row's end would change the result.
+        var (cStride, bStride) = (length + 3, length + 5);
+        var (aRow, aColumn) = aByColumns ? (1, rows + 2) : (depth + 2, 1);
+        var random = new Random(rows * 1000 + depth * 10 + length);
+        double[] Values(int count) => Enumerable.Range(0, count).Select(_ => random.NextDouble() * 4 - 2).ToArray();
+        var (a, b, c0) = (Values(rows * aRow + depth * aColumn), Values(depth * bStride), Values(rows * cStride));
+        var expected = (double[])c0.Clone();
+        for (var r = 0; r < rows; r++)
+            for (var k = 0; k < length; k++)
+                for (var j = 0; j < depth; j++) expected[r * cStride + k] += a[r * aRow + j * aColumn] * b[j * bStride + k];
+
+        foreach (var run in Widths<double>())
+        {
+            var c = (double[])c0.Clone();
+            run.AddProduct(c, cStride, rows, a, aRow, aColumn, b, bStride, depth, length);
+            for (var i = 0; i < c.Length; i++)
+                Assert.True(Math.Abs(expected[i] - c[i]) <= 1e-12 * (1 + Math.Abs(expected[i])), $"{run.Name}: c[{i}] expected {expected[i]}, got {c[i]}");
+        }
+        var single = c0.Select(v => (float)v).ToArray();
+        VectorOps.AddProduct<float>(single, cStride, rows, a.Select(v => (float)v).ToArray(), aRow, aColumn, b.Select(v => (float)v).ToArray(), bStride, depth, length);
+        for (var i = 0; i < single.Length; i++)
+            Assert.True(Math.Abs(expected[i] - single[i]) <= 1e-4 * (1 + Math.Abs(expected[i])), $"float: c[{i}] expected {expected[i]}, got {single[i]}");
+    }
+
+    [Theory]
+    [InlineData(4, 4, 512)]    // H_res's gradient <g_i, x_j> at n = 4
+    [InlineData(6, 5, 37)]     // tiles, rows and columns past them, tails of one vector and of single values
+    [InlineData(3, 3, 8)]      // no whole tile
+    [InlineData(4, 4, 5)]      // a tile shorter than a vector
+    public void Cross_dots_equal_a_loop(int aCount, int xCount, int length)
+    {
+        var (aStride, xStride) = (length + 2, length + 7);
+        var random = new Random(aCount * 100 + xCount * 10 + length);
+        double[] Values(int count) => Enumerable.Range(0, count).Select(_ => random.NextDouble() * 4 - 2).ToArray();
+        var (a, x) = (Values(aCount * aStride), Values(xCount * xStride));
+        foreach (var run in Widths<double>())
+        {
+            var result = Enumerable.Repeat(double.NaN, aCount * xCount).ToArray();
+            run.CrossDots(a, aStride, aCount, x, xStride, xCount, length, result);
+            for (var r = 0; r < aCount; r++)
+                for (var j = 0; j < xCount; j++)
+                {
+                    var expected = 0.0;
+                    for (var k = 0; k < length; k++) expected += a[r * aStride + k] * x[j * xStride + k];
+                    Assert.True(Math.Abs(expected - result[r * xCount + j]) <= 1e-12 * (1 + Math.Abs(expected)),
+                        $"{run.Name}: <a_{r}, x_{j}> expected {expected}, got {result[r * xCount + j]}");
+                }
+        }
+    }
+
+    /// <summary>The vector widths the compute-bound kernels run in: Vector&lt;T&gt; everywhere, 512 bits where this machine has them.</summary>
+    static IEnumerable<Width<T>> Widths<T>() where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        yield return new Width<T>("Vector<T>", VectorOps.AddProduct<T, Vector<T>, LanesOfVector<T>>, VectorOps.CrossDots<T, Vector<T>, LanesOfVector<T>>);
+        if (Lanes512<T>.Supported)
+            yield return new Width<T>("Vector512<T>", VectorOps.AddProduct<T, Vector512<T>, Lanes512<T>>, VectorOps.CrossDots<T, Vector512<T>, Lanes512<T>>);
+    }
+
+    delegate void AddProductRun<T>(Span<T> c, int cStride, int rows, ReadOnlySpan<T> a, int aRow, int aColumn, ReadOnlySpan<T> b, int bStride, int depth, int length);
+
+    delegate void CrossDotsRun<T>(ReadOnlySpan<T> a, int aStride, int aCount, ReadOnlySpan<T> x, int xStride, int xCount, int length, Span<T> result);
+
+    sealed record Width<T>(string Name, AddProductRun<T> AddProduct, CrossDotsRun<T> CrossDots);
 
     [Fact]
     public void Open_mp_team_runs_every_item_once_and_passes_errors_back()

@@ -74,7 +74,7 @@ public sealed class ManifoldHyperConnection : Connection
         return result;
     }
 
-    /// <summary>mHC's fused coefficients; the backward is one pass of <see cref="ManifoldConnectionKernels"/> and the two products with φ.</summary>
+    /// <summary>mHC's fused coefficients; the backward is one pass of <see cref="ManifoldConnectionKernels"/>.</summary>
     sealed class ManifoldCoefficients(ManifoldHyperConnection owner, ManifoldConnectionKernels.Result saved, Tensor v, IReadOnlyList<Tensor> gates)
         : FusedCoefficients(saved.Pre, saved.Post, saved.Res, saved.BranchInput)
     {
@@ -85,10 +85,8 @@ public sealed class ManifoldHyperConnection : Connection
         public override (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, bool overwriteG)
         {
             using var _ = no_grad();
-            var (gx, gRaw, gGates) = ManifoldConnectionKernels.Backward(v, gates, owner.Streams, owner.Options.SinkhornIterations,
+            var (gx, gPhi, gGates) = ManifoldConnectionKernels.Backward(v, owner.phi, gates, owner.Streams, owner.Options.SinkhornIterations,
                 saved, g.contiguous().view(v.shape), gu.contiguous(), gPost.contiguous(), overwriteG);
-            gx.addmm_(gRaw, owner.phi.t());                                       // the projection's share, added in place
-            var gPhi = gRaw.t().matmul(v).t().contiguous();                      // (g_rawᵀ v)ᵀ: MKL runs this shape faster than vᵀ g_raw
             return (gx.view(x.shape), [gPhi, .. gGates]);
         }
     }

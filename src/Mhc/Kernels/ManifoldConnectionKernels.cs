@@ -10,15 +10,24 @@ namespace Mhc.Kernels;
 /// read of the state per block of tokens kept in cache. Forward, from the projection <c>raw = v·φ</c>
 /// (a libtorch product): the RMS of the flattened state v, the coefficients
 /// (<see cref="ManifoldCoefficientKernels"/>) and the branch input Σ_j pre_j x_j. Backward: H_pre's
-/// gradient, the coefficient backward, <c>g_raw</c>, and the state gradient written once,
-/// <c>Σ_i res_ij g_i + pre_j gu − (s³ &lt;g_projected, raw&gt; / nd) v</c>; the two products with φ are left to
-/// the caller's matmuls. CPU, float32/float64, contiguous tensors.
+/// gradient, the coefficient backward, <c>g_raw</c>, the state gradient written once,
+/// <c>Σ_i res_ij g_i + pre_j gu − (s³ &lt;g_projected, raw&gt; / nd) v + g_raw·φᵀ</c>, and φ's gradient
+/// <c>vᵀ·g_raw</c>: both products with φ in the pass that reads the state anyway, where as libtorch matmuls
+/// each was one more pass over it (and the first a read and write of the whole state gradient).
+/// CPU, float32/float64, contiguous tensors.
 /// </summary>
 static class ManifoldConnectionKernels
 {
     // Tokens per work item, whose state (16 × n·d values) stays in cache through the steps of a pass; the
     // backward keeps one partial sum of the gate gradients per block.
     const int Block = 16;
+
+    // Work items of the backward, whatever the thread count; each keeps a partial sum of φ's gradient
+    // (16 × 196 KB at R1).
+    const int MaxRanges = 16;
+
+    // Rows of φ's gradient per work item when the partial sums are added.
+    const int PhiRowsEach = 256;
 
     /// <summary>What the forward computes for tokens <c>v: [N, n·d]</c>, and keeps for the backward.</summary>
     public sealed record Result(Tensor Pre, Tensor Post, Tensor Res, Tensor Projected, Tensor Scale, Tensor? BranchInput);
@@ -42,19 +51,20 @@ static class ManifoldConnectionKernels
     /// <summary>
     /// Backward of <see cref="Forward"/> given the gradient <paramref name="g"/> of the connection's output
     /// state <c>[N, n·d]</c>, of the branch input <paramref name="gu"/> <c>[N, d]</c> and of H_post (H_res's,
-    /// <c>&lt;g_i, x_j&gt;</c>, is computed here):
-    /// the state gradient without the projection's share <c>[N, n·d]</c> (in g's memory with
-    /// <paramref name="overwriteG"/>), the gradient of <c>raw</c> <c>[N, n² + 2n]</c> (the share is
-    /// <c>g_raw·φᵀ</c>) and the six gate gradients.
+    /// <c>&lt;g_i, x_j&gt;</c>, is computed here): the state gradient <c>[N, n·d]</c> (in g's memory with
+    /// <paramref name="overwriteG"/>), with the projection's share <c>g_raw·φᵀ</c>; φ's gradient
+    /// <c>vᵀ·g_raw</c> <c>[n·d, n² + 2n]</c>; and the six gate gradients.
     /// </summary>
-    public static (Tensor Gx, Tensor GRaw, Tensor[] GGates) Backward(Tensor v, IReadOnlyList<Tensor> gates, int n, int iterations,
+    public static (Tensor Gx, Tensor GPhi, Tensor[] GGates) Backward(Tensor v, Tensor phi, IReadOnlyList<Tensor> gates, int n, int iterations,
         Result saved, Tensor g, Tensor gu, Tensor gPost, bool overwriteG = false)
     {
-        var (gx, gRaw) = (StreamMixing.StateGradientBuffer(v, g, overwriteG), empty_like(saved.Projected));
+        var gx = StreamMixing.StateGradientBuffer(v, g, overwriteG);
+        var gPhi = empty_like(phi);
+        using var phiRows = phi.t().contiguous();                                 // φᵀ: row c is what g_raw[c] weighs
         var gGates = v.dtype == ScalarType.Float32
-            ? Backward<float>(v, gates, n, iterations, saved, g, gu, gPost, gx, gRaw)
-            : Backward<double>(v, gates, n, iterations, saved, g, gu, gPost, gx, gRaw);
-        return (gx, gRaw, gGates);
+            ? Backward<float>(v, phiRows, gates, n, iterations, saved, g, gu, gPost, gx, gPhi)
+            : Backward<double>(v, phiRows, gates, n, iterations, saved, g, gu, gPost, gx, gPhi);
+        return (gx, gPhi, gGates);
     }
 
     static void Forward<T>(Tensor v, Tensor raw, IReadOnlyList<Tensor> gates, int n, int iterations, double epsilon, Result result)
@@ -85,46 +95,76 @@ static class ManifoldConnectionKernels
         });
     }
 
-    static Tensor[] Backward<T>(Tensor v, IReadOnlyList<Tensor> gates, int n, int iterations, Result saved,
-        Tensor g, Tensor gu, Tensor gPost, Tensor gx, Tensor gRaw) where T : unmanaged, IFloatingPointIeee754<T>
+    static Tensor[] Backward<T>(Tensor v, Tensor phiRows, IReadOnlyList<Tensor> gates, int n, int iterations, Result saved,
+        Tensor g, Tensor gu, Tensor gPost, Tensor gx, Tensor gPhi) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (tokens, size, width) = ((int)v.size(0), (int)v.size(1), ManifoldCoefficientKernels.Width(n));
         var d = size / n;
         var inverseSize = T.One / T.CreateChecked(size);
         var blocks = (tokens + Block - 1) / Block;
         var gateWidth = ManifoldCoefficientKernels.GateGradientWidth(n);
-        // Per-block partial sums, added in block order afterwards: reproducible for any thread count.
+        // Per-block partial sums of the gate gradients, per-range partial sums of φ's (rows of φᵀ), each added
+        // in order afterwards: reproducible for any thread count.
         var gatePartials = new T[blocks * gateWidth];
-        CpuTensor.ParallelChunks(tokens, Block, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
+        var blocksEach = (blocks + MaxRanges - 1) / MaxRanges;
+        var ranges = (blocks + blocksEach - 1) / blocksEach;
+        var phiPartials = ArrayPool<T>.Shared.Rent(ranges * width * size);
+        CpuTensor.ParallelChunks(ranges, 1, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (range, _) =>
         {
-            var (a, count) = ((int)t0, (int)(t1 - t0));
-            ReadOnlySpan<T> vs = CpuTensor.Span<T>(v), gs = CpuTensor.Span<T>(g), gus = CpuTensor.Span<T>(gu);
+            ReadOnlySpan<T> vs = CpuTensor.Span<T>(v), gs = CpuTensor.Span<T>(g), gus = CpuTensor.Span<T>(gu), phis = CpuTensor.Span<T>(phiRows);
             ReadOnlySpan<T> pre = CpuTensor.Span<T>(saved.Pre), res = CpuTensor.Span<T>(saved.Res), projected = CpuTensor.Span<T>(saved.Projected), scale = CpuTensor.Span<T>(saved.Scale);
             var gxs = CpuTensor.Span<T>(gx);
-            var gProjected = CpuTensor.Span<T>(gRaw).Slice(a * width, count * width);   // becomes g_raw below
+            var partial = phiPartials.AsSpan((int)range * width * size, width * size);
+            partial.Clear();
             Span<T> gPre = stackalloc T[Block * n];
-            var buffer = ArrayPool<T>.Shared.Rent(size + Block * n * n);
-            Span<T> scratch = buffer.AsSpan(0, size), gRes = buffer.AsSpan(size, count * n * n);
-            for (var t = 0; t < count; t++)
-                StreamMixing.MixingGradientsToken(gPre.Slice(t * n, n), gRes.Slice(t * n * n, n * n), gus.Slice((a + t) * d, d),
-                    gs.Slice((a + t) * size, size), vs.Slice((a + t) * size, size), n, d);
-            ManifoldCoefficientKernels.BackwardBlock(Gates<T>.Of(gates), projected.Slice(a * width), pre.Slice(a * n), CpuTensor.Span<T>(saved.Post).Slice(a * n),
-                gPre, CpuTensor.Span<T>(gPost).Slice(a * n), gRes, gProjected,
-                gatePartials.AsSpan(a / Block * gateWidth, gateWidth), count, n, iterations);
-            for (var t = 0; t < count; t++)
+            var buffer = ArrayPool<T>.Shared.Rent(size + Block * (n * n + width));
+            Span<T> scratch = buffer.AsSpan(0, size), gRes = buffer.AsSpan(size, Block * n * n), gRaw = buffer.AsSpan(size + Block * n * n, Block * width);
+            var first = (int)range * blocksEach;
+            for (var block = first; block < Math.Min(blocks, first + blocksEach); block++)
             {
-                // projected = raw · s with s = (|v|²/nd + ε)^(−1/2): g_raw = g_projected · s, ∂s/∂v = −s³ v / nd,
-                // and Σ g_projected · projected = s · Σ g_projected · raw.
-                var s = scale[a + t];
-                var gt = gProjected.Slice(t * width, width);
-                var rms = -VectorOps.Dot(gt, projected.Slice((a + t) * width, width)) * s * s * inverseSize;
-                VectorOps.Scale(gt, gt, s);
-                var row = (a + t) * size;
-                StreamMixing.StateGradientToken(gxs.Slice(row, size), gs.Slice(row, size), gus.Slice((a + t) * d, d), pre.Slice((a + t) * n, n),
-                    res.Slice((a + t) * n * n, n * n), vs.Slice(row, size), rms, n, d, scratch);
+                var a = block * Block;
+                var count = Math.Min(Block, tokens - a);
+                for (var t = 0; t < count; t++)
+                    StreamMixing.MixingGradientsToken(gPre.Slice(t * n, n), gRes.Slice(t * n * n, n * n), gus.Slice((a + t) * d, d),
+                        gs.Slice((a + t) * size, size), vs.Slice((a + t) * size, size), n, d);
+                ManifoldCoefficientKernels.BackwardBlock(Gates<T>.Of(gates), projected.Slice(a * width), pre.Slice(a * n), CpuTensor.Span<T>(saved.Post).Slice(a * n),
+                    gPre, CpuTensor.Span<T>(gPost).Slice(a * n), gRes, gRaw, gatePartials.AsSpan(block * gateWidth, gateWidth), count, n, iterations);
+                for (var t = 0; t < count; t++)
+                {
+                    // projected = raw · s with s = (|v|²/nd + ε)^(−1/2): g_raw = g_projected · s, ∂s/∂v = −s³ v / nd,
+                    // and Σ g_projected · projected = s · Σ g_projected · raw.
+                    var s = scale[a + t];
+                    var gt = gRaw.Slice(t * width, width);
+                    var rms = -VectorOps.Dot(gt, projected.Slice((a + t) * width, width)) * s * s * inverseSize;
+                    VectorOps.Scale(gt, gt, s);
+                    var row = (a + t) * size;
+                    StreamMixing.StateGradientToken(gxs.Slice(row, size), gs.Slice(row, size), gus.Slice((a + t) * d, d), pre.Slice((a + t) * n, n),
+                        res.Slice((a + t) * n * n, n * n), vs.Slice(row, size), rms, n, d, scratch);
+                }
+                // The two products with φ while the block is in cache: the state gradient's share g_raw·φᵀ, and
+                // φ's gradient (kept as rows c of φᵀ) += g_rawᵀ·v.
+                VectorOps.AddProduct(gxs[(a * size)..], size, count, gRaw, width, 1, phis, size, width, size);
+                VectorOps.AddProduct(partial, size, width, gRaw, 1, width, vs[(a * size)..], size, count, size);
             }
             ArrayPool<T>.Shared.Return(buffer);
         });
+        // φ's gradient [n·d, width] = (Σ_range partial)ᵀ, by runs of its rows: added as rows, then transposed.
+        CpuTensor.ParallelChunks(size, PhiRowsEach, (k0, k1) =>
+        {
+            var (start, length) = ((int)k0, (int)(k1 - k0));
+            var sum = ArrayPool<T>.Shared.Rent(width * length);
+            for (var c = 0; c < width; c++)
+            {
+                var row = sum.AsSpan(c * length, length);
+                phiPartials.AsSpan(c * size + start, length).CopyTo(row);
+                for (var r = 1; r < ranges; r++) VectorOps.AddScaled(row, phiPartials.AsSpan((r * width + c) * size + start, length), T.One);
+            }
+            var gPhis = CpuTensor.Span<T>(gPhi).Slice(start * width, length * width);
+            for (var k = 0; k < length; k++)
+                for (var c = 0; c < width; c++) gPhis[k * width + c] = sum[c * length + k];
+            ArrayPool<T>.Shared.Return(sum);
+        });
+        ArrayPool<T>.Shared.Return(phiPartials);
         return ManifoldCoefficientKernels.GateGradients<T>(gatePartials, blocks, n);
     }
 }

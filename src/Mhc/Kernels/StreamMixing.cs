@@ -117,7 +117,7 @@ static class StreamMixing
     {
         x = x[..(n * d)];
         VectorOps.Dots(gu, x, d, gpre[..n]);
-        for (var i = 0; i < n; i++) VectorOps.Dots(g.Slice(i * d, d), x, d, gres.Slice(i * n, n));
+        VectorOps.CrossDots(g, d, n, x, d, n, d, gres);
     }
 
     static void ReadBackward<T>(Tensor x, Tensor pre, Tensor res, Tensor gu, Tensor grad, Tensor gx, Tensor gpre, Tensor gres) where T : unmanaged, IFloatingPointIeee754<T>

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Numerics;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Mhc.Kernels;
 
@@ -78,6 +79,79 @@ static class VectorOps
         for (; r < result.Length; r++) result[r] = Dot(a, rows.Slice(r * stride, a.Length));
     }
 
+    /// <summary>
+    /// <c>result[r·xCount + j] = &lt;a_r, x_j&gt;</c> for <paramref name="aCount"/> rows of a and
+    /// <paramref name="xCount"/> rows of x (each <paramref name="length"/> values, at their strides). Tiles of
+    /// four by four rows keep 16 sums in registers, so each vector loaded serves four products instead of one.
+    /// </summary>
+    public static void CrossDots<T>(ReadOnlySpan<T> a, int aStride, int aCount, ReadOnlySpan<T> x, int xStride, int xCount, int length, Span<T> result)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (Lanes512<T>.Supported) CrossDots<T, Vector512<T>, Lanes512<T>>(a, aStride, aCount, x, xStride, xCount, length, result);
+        else CrossDots<T, Vector<T>, LanesOfVector<T>>(a, aStride, aCount, x, xStride, xCount, length, result);
+    }
+
+    /// <summary><see cref="CrossDots{T}"/> in vectors of type TV.</summary>
+    internal static void CrossDots<T, TV, TL>(ReadOnlySpan<T> a, int aStride, int aCount, ReadOnlySpan<T> x, int xStride, int xCount, int length, Span<T> result)
+        where T : unmanaged, IFloatingPointIeee754<T> where TL : struct, ILanes<TV, T>
+    {
+        if (aCount == 0 || xCount == 0) return;
+        a = a[..((aCount - 1) * aStride + length)];
+        x = x[..((xCount - 1) * xStride + length)];
+        result = result[..(aCount * xCount)];
+        var r = 0;
+        for (; r + 4 <= aCount; r += 4)
+        {
+            var j = 0;
+            for (; j + 4 <= xCount; j += 4)
+            {
+                ref var pa = ref Unsafe.AsRef(in a[r * aStride]);
+                ref var px = ref Unsafe.AsRef(in x[j * xStride]);
+                CrossDotsTile<T, TV, TL>(ref pa, aStride, ref px, xStride, length, result[(r * xCount + j)..], xCount);
+            }
+            for (var i = r; i < r + 4 && j < xCount; i++) Dots(a.Slice(i * aStride, length), x[(j * xStride)..], xStride, result.Slice(i * xCount + j, xCount - j));
+        }
+        for (; r < aCount; r++) Dots(a.Slice(r * aStride, length), x, xStride, result.Slice(r * xCount, xCount));
+    }
+
+    // A 4 × 4 tile of CrossDots: result[i·resultStride + j] = <a_i, x_j>.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void CrossDotsTile<T, TV, TL>(ref T a, nint aStride, ref T x, nint xStride, int length, Span<T> result, int resultStride)
+        where T : unmanaged, IFloatingPointIeee754<T> where TL : struct, ILanes<TV, T>
+    {
+        var w = TL.Count;
+        ref var a1 = ref Unsafe.Add(ref a, aStride);
+        ref var a2 = ref Unsafe.Add(ref a1, aStride);
+        ref var a3 = ref Unsafe.Add(ref a2, aStride);
+        ref var x1 = ref Unsafe.Add(ref x, xStride);
+        ref var x2 = ref Unsafe.Add(ref x1, xStride);
+        ref var x3 = ref Unsafe.Add(ref x2, xStride);
+        var zero = TL.Broadcast(T.Zero);
+        TV s00 = zero, s01 = zero, s02 = zero, s03 = zero, s10 = zero, s11 = zero, s12 = zero, s13 = zero;
+        TV s20 = zero, s21 = zero, s22 = zero, s23 = zero, s30 = zero, s31 = zero, s32 = zero, s33 = zero;
+        var k = 0;
+        for (; k + w <= length; k += w)
+        {
+            var (i, v0, v1, v2, v3) = ((nuint)k, TL.Load(ref x, (nuint)k), TL.Load(ref x1, (nuint)k), TL.Load(ref x2, (nuint)k), TL.Load(ref x3, (nuint)k));
+            var u = TL.Load(ref a, i);
+            s00 = TL.MultiplyAdd(u, v0, s00); s01 = TL.MultiplyAdd(u, v1, s01); s02 = TL.MultiplyAdd(u, v2, s02); s03 = TL.MultiplyAdd(u, v3, s03);
+            u = TL.Load(ref a1, i);
+            s10 = TL.MultiplyAdd(u, v0, s10); s11 = TL.MultiplyAdd(u, v1, s11); s12 = TL.MultiplyAdd(u, v2, s12); s13 = TL.MultiplyAdd(u, v3, s13);
+            u = TL.Load(ref a2, i);
+            s20 = TL.MultiplyAdd(u, v0, s20); s21 = TL.MultiplyAdd(u, v1, s21); s22 = TL.MultiplyAdd(u, v2, s22); s23 = TL.MultiplyAdd(u, v3, s23);
+            u = TL.Load(ref a3, i);
+            s30 = TL.MultiplyAdd(u, v0, s30); s31 = TL.MultiplyAdd(u, v1, s31); s32 = TL.MultiplyAdd(u, v2, s32); s33 = TL.MultiplyAdd(u, v3, s33);
+        }
+        var (r1, r2, r3) = (resultStride, 2 * resultStride, 3 * resultStride);
+        (result[0], result[1], result[2], result[3]) = (TL.Sum(s00), TL.Sum(s01), TL.Sum(s02), TL.Sum(s03));
+        (result[r1], result[r1 + 1], result[r1 + 2], result[r1 + 3]) = (TL.Sum(s10), TL.Sum(s11), TL.Sum(s12), TL.Sum(s13));
+        (result[r2], result[r2 + 1], result[r2 + 2], result[r2 + 3]) = (TL.Sum(s20), TL.Sum(s21), TL.Sum(s22), TL.Sum(s23));
+        (result[r3], result[r3 + 1], result[r3 + 2], result[r3 + 3]) = (TL.Sum(s30), TL.Sum(s31), TL.Sum(s32), TL.Sum(s33));
+        for (; k < length; k++)
+            for (var i = 0; i < 4; i++)
+                for (var j = 0; j < 4; j++) result[i * resultStride + j] += Unsafe.Add(ref a, i * aStride + k) * Unsafe.Add(ref x, j * xStride + k);
+    }
+
     /// <summary>Σ a_k.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static T Sum<T>(ReadOnlySpan<T> a) where T : unmanaged, IFloatingPointIeee754<T>
@@ -113,12 +187,16 @@ static class VectorOps
 
     /// <summary>
     /// <c>dst = a·s + Σ_j w_j rows_j</c>: <paramref name="rows"/> holds w.Length rows of dst.Length values one
-    /// after another; <paramref name="s"/> may be empty (no a·s term). The rows are taken four at a time, so
-    /// each vector of dst is stored once per four rows instead of once per row: the passes over the stream
-    /// state are bound by memory traffic. Terms that pad a group of four multiply a row by 0.
+    /// after another; <paramref name="s"/> may be empty (no a·s term) or dst itself. The rows are taken four at
+    /// a time, so each vector of dst is stored once per four rows instead of once per row: the passes over the
+    /// stream state are bound by memory traffic. Terms that pad a group of four multiply a row by 0.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void WeightedRows<T>(Span<T> dst, ReadOnlySpan<T> s, T a, ReadOnlySpan<T> rows, ReadOnlySpan<T> w)
+        where T : unmanaged, IFloatingPointIeee754<T> => WeightedRows(dst, s, a, rows, dst.Length, w);
+
+    /// <summary><see cref="WeightedRows{T}(Span{T}, ReadOnlySpan{T}, T, ReadOnlySpan{T}, ReadOnlySpan{T})"/> with row j at <c>rows[j·stride]</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void WeightedRows<T>(Span<T> dst, ReadOnlySpan<T> s, T a, ReadOnlySpan<T> rows, int stride, ReadOnlySpan<T> w)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (d, m) = (dst.Length, w.Length);
@@ -128,7 +206,7 @@ static class VectorOps
             else Scale(dst, s, a);
             return;
         }
-        rows = rows[..(m * d)];
+        rows = rows[..((m - 1) * stride + d)];
         if (!s.IsEmpty) s = s[..d];
         ref var pd = ref MemoryMarshal.GetReference(dst);
         ref var pr = ref MemoryMarshal.GetReference(rows);
@@ -138,10 +216,10 @@ static class VectorOps
             // The first group starts from a·s (or 0·row 0), the later ones from what the earlier groups stored.
             ref var start = ref g > 0 ? ref pd : ref s.IsEmpty ? ref pr : ref MemoryMarshal.GetReference(s);
             var startScale = g > 0 ? T.One : s.IsEmpty ? T.Zero : a;
-            ref var r0 = ref Unsafe.Add(ref pr, g * d);
-            ref var r1 = ref Unsafe.Add(ref pr, Math.Min(g + 1, m - 1) * d);
-            ref var r2 = ref Unsafe.Add(ref pr, Math.Min(g + 2, m - 1) * d);
-            ref var r3 = ref Unsafe.Add(ref pr, Math.Min(g + 3, m - 1) * d);
+            ref var r0 = ref Unsafe.Add(ref pr, g * stride);
+            ref var r1 = ref Unsafe.Add(ref pr, Math.Min(g + 1, m - 1) * stride);
+            ref var r2 = ref Unsafe.Add(ref pr, Math.Min(g + 2, m - 1) * stride);
+            ref var r3 = ref Unsafe.Add(ref pr, Math.Min(g + 3, m - 1) * stride);
             T c0 = w[g], c1 = g + 1 < m ? w[g + 1] : T.Zero, c2 = g + 2 < m ? w[g + 2] : T.Zero, c3 = g + 3 < m ? w[g + 3] : T.Zero;
             var (v0, v1, v2, v3, vs) = (new Vector<T>(c0), new Vector<T>(c1), new Vector<T>(c2), new Vector<T>(c3), new Vector<T>(startScale));
             nuint k = 0;
@@ -156,6 +234,113 @@ static class VectorOps
             for (; k < length; k++)
                 Unsafe.Add(ref pd, k) = startScale * Unsafe.Add(ref start, k) + c0 * Unsafe.Add(ref r0, k) + c1 * Unsafe.Add(ref r1, k)
                     + c2 * Unsafe.Add(ref r2, k) + c3 * Unsafe.Add(ref r3, k);
+        }
+    }
+
+    /// <summary>
+    /// <c>c_r += Σ_j a[r·aRow + j·aColumn] · b_j</c> for the <paramref name="rows"/> rows of c (at
+    /// <paramref name="cStride"/>) and the <paramref name="depth"/> rows of b (at <paramref name="bStride"/>), each
+    /// row <paramref name="length"/> values: a small matrix product added into c, compute-bound, so in 512-bit
+    /// vectors where the machine has them. Tiles of four rows of c by two vectors stay in registers over the
+    /// whole depth: each vector of b loaded serves four rows.
+    /// </summary>
+    public static void AddProduct<T>(Span<T> c, int cStride, int rows, ReadOnlySpan<T> a, int aRow, int aColumn,
+        ReadOnlySpan<T> b, int bStride, int depth, int length) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (Lanes512<T>.Supported) AddProduct<T, Vector512<T>, Lanes512<T>>(c, cStride, rows, a, aRow, aColumn, b, bStride, depth, length);
+        else AddProduct<T, Vector<T>, LanesOfVector<T>>(c, cStride, rows, a, aRow, aColumn, b, bStride, depth, length);
+    }
+
+    /// <summary><see cref="AddProduct{T}"/> in vectors of type TV.</summary>
+    internal static void AddProduct<T, TV, TL>(Span<T> c, int cStride, int rows, ReadOnlySpan<T> a, int aRow, int aColumn,
+        ReadOnlySpan<T> b, int bStride, int depth, int length) where T : unmanaged, IFloatingPointIeee754<T> where TL : struct, ILanes<TV, T>
+    {
+        if (rows == 0 || depth == 0 || length == 0) return;
+        c = c[..((rows - 1) * cStride + length)];
+        a = a[..((rows - 1) * aRow + (depth - 1) * aColumn + 1)];
+        b = b[..((depth - 1) * bStride + length)];
+        new Product<T>(cStride, rows, aRow, aColumn, bStride, depth, length)
+            .Run<TV, TL>(ref MemoryMarshal.GetReference(c), ref MemoryMarshal.GetReference(a), ref MemoryMarshal.GetReference(b));
+    }
+
+    /// <summary>The shape of one <see cref="AddProduct{T}"/>; bounds are checked by the caller.</summary>
+    readonly record struct Product<T>(nint CStride, int Rows, nint ARow, nint AColumn, nint BStride, int Depth, int Length)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Run<TV, TL>(ref T c, ref T a, ref T b) where TL : struct, ILanes<TV, T>
+        {
+            var w = TL.Count;
+            var r = 0;
+            for (; r + 4 <= Rows; r += 4)
+            {
+                ref var c0 = ref Unsafe.Add(ref c, r * CStride);
+                ref var a0 = ref Unsafe.Add(ref a, r * ARow);
+                var k = 0;
+                for (; k + 2 * w <= Length; k += 2 * w) Tile<TV, TL>(ref Unsafe.Add(ref c0, k), ref a0, ref Unsafe.Add(ref b, k));
+                for (var i = 0; i < 4; i++) Row<TV, TL>(ref Unsafe.Add(ref c0, i * CStride), ref Unsafe.Add(ref a0, i * ARow), ref b, k);
+            }
+            for (; r < Rows; r++) Row<TV, TL>(ref Unsafe.Add(ref c, r * CStride), ref Unsafe.Add(ref a, r * ARow), ref b, 0);
+        }
+
+        // Four rows of c by two vectors, from c, a's four rows and b, each at its tile's start.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        void Tile<TV, TL>(ref T c, ref T a, ref T b) where TL : struct, ILanes<TV, T>
+        {
+            var w = (nuint)TL.Count;
+            var (s1, s2, s3) = (CStride, 2 * CStride, 3 * CStride);
+            var (r1, r2, r3) = (ARow, 2 * ARow, 3 * ARow);
+            var (bStride, aColumn) = (BStride, AColumn);
+            TV x0 = TL.Load(ref c, 0), y0 = TL.Load(ref c, w);
+            TV x1 = TL.Load(ref Unsafe.Add(ref c, s1), 0), y1 = TL.Load(ref Unsafe.Add(ref c, s1), w);
+            TV x2 = TL.Load(ref Unsafe.Add(ref c, s2), 0), y2 = TL.Load(ref Unsafe.Add(ref c, s2), w);
+            TV x3 = TL.Load(ref Unsafe.Add(ref c, s3), 0), y3 = TL.Load(ref Unsafe.Add(ref c, s3), w);
+            for (var j = Depth; j > 0; j--)
+            {
+                var u = TL.Load(ref b, 0);
+                var v = TL.Load(ref b, w);
+                var s = TL.Broadcast(a);
+                x0 = TL.MultiplyAdd(s, u, x0);
+                y0 = TL.MultiplyAdd(s, v, y0);
+                s = TL.Broadcast(Unsafe.Add(ref a, r1));
+                x1 = TL.MultiplyAdd(s, u, x1);
+                y1 = TL.MultiplyAdd(s, v, y1);
+                s = TL.Broadcast(Unsafe.Add(ref a, r2));
+                x2 = TL.MultiplyAdd(s, u, x2);
+                y2 = TL.MultiplyAdd(s, v, y2);
+                s = TL.Broadcast(Unsafe.Add(ref a, r3));
+                x3 = TL.MultiplyAdd(s, u, x3);
+                y3 = TL.MultiplyAdd(s, v, y3);
+                b = ref Unsafe.Add(ref b, bStride);
+                a = ref Unsafe.Add(ref a, aColumn);
+            }
+            TL.Store(x0, ref c, 0);
+            TL.Store(y0, ref c, w);
+            TL.Store(x1, ref Unsafe.Add(ref c, s1), 0);
+            TL.Store(y1, ref Unsafe.Add(ref c, s1), w);
+            TL.Store(x2, ref Unsafe.Add(ref c, s2), 0);
+            TL.Store(y2, ref Unsafe.Add(ref c, s2), w);
+            TL.Store(x3, ref Unsafe.Add(ref c, s3), 0);
+            TL.Store(y3, ref Unsafe.Add(ref c, s3), w);
+        }
+
+        // One row of c from value `from` on: one vector at a time, then single values.
+        void Row<TV, TL>(ref T c, ref T a, ref T b, int from) where TL : struct, ILanes<TV, T>
+        {
+            var w = TL.Count;
+            var k = from;
+            for (; k + w <= Length; k += w)
+            {
+                var x = TL.Load(ref c, (nuint)k);
+                for (var j = 0; j < Depth; j++) x = TL.MultiplyAdd(TL.Broadcast(Unsafe.Add(ref a, j * AColumn)), TL.Load(ref b, (nuint)(j * BStride + k)), x);
+                TL.Store(x, ref c, (nuint)k);
+            }
+            for (; k < Length; k++)
+            {
+                var x = Unsafe.Add(ref c, k);
+                for (var j = 0; j < Depth; j++) x += Unsafe.Add(ref a, j * AColumn) * Unsafe.Add(ref b, j * BStride + k);
+                Unsafe.Add(ref c, k) = x;
+            }
         }
     }
 
