@@ -34,8 +34,9 @@ public class KernelBuildingBlockTests
     [Theory]
     [InlineData(4, 24, 2048, false)]   // the projection's share in the mHC backward: tokens × φᵀ
     [InlineData(24, 16, 256, true)]    // φ's gradient: g_rawᵀ × tokens (a read down columns)
-    [InlineData(7, 3, 45, false)]      // rows past a tile; tails of one vector and of single values
-    [InlineData(2, 5, 9, true)]        // no whole tile
+    [InlineData(7, 3, 45, false)]      // a last tile that repeats a row; tails of one vector and of single values
+    [InlineData(6, 128, 512, true)]    // HC's parameter-gradient sums: two rows past a tile
+    [InlineData(2, 5, 9, true)]        // one tile, rows repeated, shorter than two vectors
     [InlineData(5, 1, 3, false)]
     public void Add_product_equals_a_loop(int rows, int depth, int length, bool aByColumns)
     {
@@ -65,8 +66,9 @@ public class KernelBuildingBlockTests
 
     [Theory]
     [InlineData(4, 4, 512)]    // H_res's gradient <g_i, x_j> at n = 4
-    [InlineData(6, 5, 37)]     // tiles, rows and columns past them, tails of one vector and of single values
-    [InlineData(3, 3, 8)]      // no whole tile
+    [InlineData(9, 6, 512)]    // two columns and a row past whole tiles
+    [InlineData(6, 5, 37)]     // last tiles that repeat a row and a column; tails of one vector and of single values
+    [InlineData(3, 3, 8)]      // one tile, every row and column repeated
     [InlineData(4, 4, 5)]      // a tile shorter than a vector
     public void Cross_dots_equal_a_loop(int aCount, int xCount, int length)
     {

@@ -11,7 +11,8 @@ namespace Mhc.Kernels;
 /// one pass that writes the state gradient once. Per stream row <c>x_i</c> (a token's stream i, d values)
 /// the LayerNorm and the n + 2 projections <c>W = [W_m | W_r | W_β]</c> fold into dot products of the
 /// centred row: <c>LN(x_i)·W_k = rstd_i (x_i − μ_i)·(γ ⊙ W_k) + β·W_k</c>, so no normalised copy of the
-/// state is written or kept. Backward keeps per work item the partial sums
+/// state is written or kept. Backward keeps per work item (its rows centred in a scratch, the shares of
+/// all its rows as two small products) the partial sums
 /// <c>S_k = Σ_rows x̂ gz_k</c> and <c>T_k = Σ_rows gz_k</c>, from which <c>∂W_k = γ ⊙ S_k + β T_k</c>,
 /// <c>∂γ = Σ_k W_k ⊙ S_k</c>, <c>∂β = Σ_k W_k T_k</c>. CPU, float32/float64, contiguous tensors.
 /// </summary>
@@ -125,15 +126,16 @@ static class HyperConnectionKernels
             var gxs = CpuTensor.Span<T>(gx);
             var partial = partials.AsSpan((int)(t0 / Chunk) * layout.Size, layout.Size);
             var (first, rows) = ((int)t0 * n, (int)(t1 - t0) * n);
-            var buffer = ArrayPool<T>.Shared.Rent(rows * width + n * d);
-            Span<T> activations = buffer.AsSpan(0, rows * width), scratch = buffer.AsSpan(rows * width, n * d);
+            var buffer = ArrayPool<T>.Shared.Rent(2 * rows * width + n * d + rows * d);
+            Span<T> activations = buffer.AsSpan(0, rows * width), e = buffer.AsSpan(rows * width, rows * width);
+            Span<T> scratch = buffer.AsSpan(2 * rows * width, n * d), centred = buffer.AsSpan(2 * rows * width + n * d, rows * d);
             w.Activations(projected.Slice(first * width, rows * width), activations);
-            Span<T> gPre = stackalloc T[n], gRes = stackalloc T[n * n], e = stackalloc T[width];
+            Span<T> gPre = stackalloc T[n], gRes = stackalloc T[n * n];
             for (var t = (int)t0; t < t1; t++)
             {
                 var gut = gus.Slice(t * d, d);
                 StreamMixing.MixingGradientsToken(gPre, gRes, gut, gs.Slice(t * n * d, n * d), xs.Slice(t * n * d, n * d), n, d);
-                // The mixing's share pre_j gu + Σ_i res_ij g_i, then each row's coefficient share added while it is in cache.
+                // The mixing's share pre_j gu + Σ_i res_ij g_i, then each row's own LayerNorm share while it is in cache.
                 StreamMixing.StateGradientToken(gxs.Slice(t * n * d, n * d), gs.Slice(t * n * d, n * d), gut, pre.Slice(t * n, n),
                     res.Slice(t * n * n, n * n), [], T.Zero, n, d, scratch);
                 for (var i = 0; i < n; i++)
@@ -150,15 +152,18 @@ static class HyperConnectionKernels
                         partial[k <= n ? layout.AlphaScale : layout.BetaScale] += gCoefficient * a;
                         var gz = gCoefficient * (k <= n ? w.AlphaScale : w.BetaScale) * (w.Tanh ? T.One - a * a : T.One);
                         partial[layout.ColumnSums + k] += gz;
-                        e[k] = gz * s;
+                        e[(r - first) * width + k] = gz * s;
                         dotProjected += gz * projected[r * width + k];
                         dotMean += gz * w.ScaledMean[k];
                     }
-                    // LayerNorm backward: rstd (h − mean(h) − x̂ mean(h ⊙ x̂)) with h = Σ_k gz_k γ⊙W_k.
-                    RowBackward(gxs.Slice(r * d, d), xs.Slice(r * d, d), mean[r], w.ScaledColumns, partial[..(width * d)], e,
-                        -s * s * dotProjected * inverseD, -s * dotMean);
+                    // LayerNorm backward: rstd (h − mean(h) − x̂ mean(h ⊙ x̂)) with h = Σ_k gz_k γ⊙W_k; here the last two
+                    // terms, q·(x − μ) + c0, below h's.
+                    CentreRow(centred.Slice((r - first) * d, d), gxs.Slice(r * d, d), xs.Slice(r * d, d), mean[r], -s * s * dotProjected * inverseD, -s * dotMean);
                 }
             }
+            // For the chunk's rows at once: gx_r += Σ_k e_rk γ⊙W_k, and the partial sums S_k += Σ_r e_rk (x_r − μ_r).
+            VectorOps.AddProduct(gxs[(first * d)..], d, rows, e, width, 1, w.ScaledColumns, d, width, d);
+            VectorOps.AddProduct(partial[..(width * d)], d, width, e, 1, width, centred, d, rows, d);
             ArrayPool<T>.Shared.Return(buffer);
         });
         var grads = w.Gradients(partials.AsSpan(0, chunks * layout.Size), chunks, layout);
@@ -166,49 +171,29 @@ static class HyperConnectionKernels
         return grads;
     }
 
-    /// <summary>
-    /// One row's coefficient share of the state gradient and of the partial sums, in one sweep over the row:
-    /// with <c>c = x − μ</c>, <c>gx += Σ_k e_k γ⊙W_k + q·c + c0</c> and <c>S_k += e_k c</c> (e_k = rstd·gz_k).
-    /// </summary>
+    /// <summary>One row's centred copy <c>c = x − μ</c>, and <c>gx += q·c + c0</c>, in one sweep.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void RowBackward<T>(Span<T> gx, ReadOnlySpan<T> x, T mu, ReadOnlySpan<T> scaledColumns, Span<T> sums, ReadOnlySpan<T> e, T q, T c0)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    static void CentreRow<T>(Span<T> centred, Span<T> gx, ReadOnlySpan<T> x, T mu, T q, T c0) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (d, width) = (gx.Length, e.Length);
+        var d = gx.Length;
         x = x[..d];
-        _ = scaledColumns[..(width * d)];
-        _ = sums[..(width * d)];
+        centred = centred[..d];
+        ref var pc = ref MemoryMarshal.GetReference(centred);
         ref var pgx = ref MemoryMarshal.GetReference(gx);
         ref var px = ref MemoryMarshal.GetReference(x);
-        ref var pw = ref MemoryMarshal.GetReference(scaledColumns);
-        ref var ps = ref MemoryMarshal.GetReference(sums);
-        Span<Vector<T>> ev = stackalloc Vector<T>[width];
-        for (var k = 0; k < width; k++) ev[k] = new Vector<T>(e[k]);
         var (muv, qv, c0v) = (new Vector<T>(mu), new Vector<T>(q), new Vector<T>(c0));
         var (w, length) = (VectorOps.Width<T>(), (nuint)d);
-        nuint c = 0;
-        for (; c + w <= length; c += w)
+        nuint k = 0;
+        for (; k + w <= length; k += w)
         {
-            var centred = Vector.LoadUnsafe(ref px, c) - muv;
-            var acc = VectorOps.MultiplyAdd(centred, qv, Vector.LoadUnsafe(ref pgx, c) + c0v);
-            var offset = c;
-            for (var k = 0; k < width; k++, offset += length)
-            {
-                acc = VectorOps.MultiplyAdd(ev[k], Vector.LoadUnsafe(ref pw, offset), acc);
-                VectorOps.MultiplyAdd(ev[k], centred, Vector.LoadUnsafe(ref ps, offset)).StoreUnsafe(ref ps, offset);
-            }
-            acc.StoreUnsafe(ref pgx, c);
+            var c = Vector.LoadUnsafe(ref px, k) - muv;
+            c.StoreUnsafe(ref pc, k);
+            VectorOps.MultiplyAdd(c, qv, Vector.LoadUnsafe(ref pgx, k) + c0v).StoreUnsafe(ref pgx, k);
         }
-        for (; c < length; c++)
+        for (; k < length; k++)
         {
-            var centred = Unsafe.Add(ref px, c) - mu;
-            var acc = Unsafe.Add(ref pgx, c) + q * centred + c0;
-            for (var k = 0; k < width; k++)
-            {
-                acc += e[k] * Unsafe.Add(ref pw, (nuint)k * length + c);
-                Unsafe.Add(ref ps, (nuint)k * length + c) += e[k] * centred;
-            }
-            Unsafe.Add(ref pgx, c) = acc;
+            var c = Unsafe.Add(ref pc, k) = Unsafe.Add(ref px, k) - mu;
+            Unsafe.Add(ref pgx, k) += q * c + c0;
         }
     }
 

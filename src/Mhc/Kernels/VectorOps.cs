@@ -82,7 +82,8 @@ static class VectorOps
     /// <summary>
     /// <c>result[r·xCount + j] = &lt;a_r, x_j&gt;</c> for <paramref name="aCount"/> rows of a and
     /// <paramref name="xCount"/> rows of x (each <paramref name="length"/> values, at their strides). Tiles of
-    /// four by four rows keep 16 sums in registers, so each vector loaded serves four products instead of one.
+    /// four by four rows keep 16 sums in registers, so each vector loaded serves four products instead of one;
+    /// in 512-bit vectors where the machine has them.
     /// </summary>
     public static void CrossDots<T>(ReadOnlySpan<T> a, int aStride, int aCount, ReadOnlySpan<T> x, int xStride, int xCount, int length, Span<T> result)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -99,33 +100,30 @@ static class VectorOps
         a = a[..((aCount - 1) * aStride + length)];
         x = x[..((xCount - 1) * xStride + length)];
         result = result[..(aCount * xCount)];
-        var r = 0;
-        for (; r + 4 <= aCount; r += 4)
-        {
-            var j = 0;
-            for (; j + 4 <= xCount; j += 4)
+        Span<T> sums = stackalloc T[16];
+        for (var r = 0; r < aCount; r += 4)
+            for (var j = 0; j < xCount; j += 4)
             {
-                ref var pa = ref Unsafe.AsRef(in a[r * aStride]);
-                ref var px = ref Unsafe.AsRef(in x[j * xStride]);
-                CrossDotsTile<T, TV, TL>(ref pa, aStride, ref px, xStride, length, result[(r * xCount + j)..], xCount);
+                // A tile past the last row of a or x repeats it: the copies compute the same sums, written once.
+                var (lastA, lastX) = (Math.Min(4, aCount - r) - 1, Math.Min(4, xCount - j) - 1);
+                CrossDotsTile<T, TV, TL>(ref Unsafe.AsRef(in a[r * aStride]), aStride, lastA, ref Unsafe.AsRef(in x[j * xStride]), xStride, lastX, length, sums);
+                for (var i = 0; i <= lastA; i++)
+                    for (var c = 0; c <= lastX; c++) result[(r + i) * xCount + j + c] = sums[i * 4 + c];
             }
-            for (var i = r; i < r + 4 && j < xCount; i++) Dots(a.Slice(i * aStride, length), x[(j * xStride)..], xStride, result.Slice(i * xCount + j, xCount - j));
-        }
-        for (; r < aCount; r++) Dots(a.Slice(r * aStride, length), x, xStride, result.Slice(r * xCount, xCount));
     }
 
-    // A 4 × 4 tile of CrossDots: result[i·resultStride + j] = <a_i, x_j>.
+    // A 4 × 4 tile of CrossDots, sums[i·4 + j] = <a_min(i, lastA), x_min(j, lastX)>.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void CrossDotsTile<T, TV, TL>(ref T a, nint aStride, ref T x, nint xStride, int length, Span<T> result, int resultStride)
+    static void CrossDotsTile<T, TV, TL>(ref T a, nint aStride, int lastA, ref T x, nint xStride, int lastX, int length, Span<T> sums)
         where T : unmanaged, IFloatingPointIeee754<T> where TL : struct, ILanes<TV, T>
     {
         var w = TL.Count;
-        ref var a1 = ref Unsafe.Add(ref a, aStride);
-        ref var a2 = ref Unsafe.Add(ref a1, aStride);
-        ref var a3 = ref Unsafe.Add(ref a2, aStride);
-        ref var x1 = ref Unsafe.Add(ref x, xStride);
-        ref var x2 = ref Unsafe.Add(ref x1, xStride);
-        ref var x3 = ref Unsafe.Add(ref x2, xStride);
+        ref var a1 = ref Unsafe.Add(ref a, Math.Min(1, lastA) * aStride);
+        ref var a2 = ref Unsafe.Add(ref a, Math.Min(2, lastA) * aStride);
+        ref var a3 = ref Unsafe.Add(ref a, Math.Min(3, lastA) * aStride);
+        ref var x1 = ref Unsafe.Add(ref x, Math.Min(1, lastX) * xStride);
+        ref var x2 = ref Unsafe.Add(ref x, Math.Min(2, lastX) * xStride);
+        ref var x3 = ref Unsafe.Add(ref x, Math.Min(3, lastX) * xStride);
         var zero = TL.Broadcast(T.Zero);
         TV s00 = zero, s01 = zero, s02 = zero, s03 = zero, s10 = zero, s11 = zero, s12 = zero, s13 = zero;
         TV s20 = zero, s21 = zero, s22 = zero, s23 = zero, s30 = zero, s31 = zero, s32 = zero, s33 = zero;
@@ -142,14 +140,14 @@ static class VectorOps
             u = TL.Load(ref a3, i);
             s30 = TL.MultiplyAdd(u, v0, s30); s31 = TL.MultiplyAdd(u, v1, s31); s32 = TL.MultiplyAdd(u, v2, s32); s33 = TL.MultiplyAdd(u, v3, s33);
         }
-        var (r1, r2, r3) = (resultStride, 2 * resultStride, 3 * resultStride);
-        (result[0], result[1], result[2], result[3]) = (TL.Sum(s00), TL.Sum(s01), TL.Sum(s02), TL.Sum(s03));
-        (result[r1], result[r1 + 1], result[r1 + 2], result[r1 + 3]) = (TL.Sum(s10), TL.Sum(s11), TL.Sum(s12), TL.Sum(s13));
-        (result[r2], result[r2 + 1], result[r2 + 2], result[r2 + 3]) = (TL.Sum(s20), TL.Sum(s21), TL.Sum(s22), TL.Sum(s23));
-        (result[r3], result[r3 + 1], result[r3 + 2], result[r3 + 3]) = (TL.Sum(s30), TL.Sum(s31), TL.Sum(s32), TL.Sum(s33));
+        (sums[0], sums[1], sums[2], sums[3]) = (TL.Sum(s00), TL.Sum(s01), TL.Sum(s02), TL.Sum(s03));
+        (sums[4], sums[5], sums[6], sums[7]) = (TL.Sum(s10), TL.Sum(s11), TL.Sum(s12), TL.Sum(s13));
+        (sums[8], sums[9], sums[10], sums[11]) = (TL.Sum(s20), TL.Sum(s21), TL.Sum(s22), TL.Sum(s23));
+        (sums[12], sums[13], sums[14], sums[15]) = (TL.Sum(s30), TL.Sum(s31), TL.Sum(s32), TL.Sum(s33));
         for (; k < length; k++)
             for (var i = 0; i < 4; i++)
-                for (var j = 0; j < 4; j++) result[i * resultStride + j] += Unsafe.Add(ref a, i * aStride + k) * Unsafe.Add(ref x, j * xStride + k);
+                for (var j = 0; j < 4; j++)
+                    sums[i * 4 + j] += Unsafe.Add(ref a, Math.Min(i, lastA) * aStride + k) * Unsafe.Add(ref x, Math.Min(j, lastX) * xStride + k);
     }
 
     /// <summary>Σ a_k.</summary>
@@ -271,25 +269,28 @@ static class VectorOps
         public void Run<TV, TL>(ref T c, ref T a, ref T b) where TL : struct, ILanes<TV, T>
         {
             var w = TL.Count;
-            var r = 0;
-            for (; r + 4 <= Rows; r += 4)
+            for (var r = 0; r < Rows; r += 4)
             {
+                // A last tile of fewer than four rows repeats its last row: the copies compute and store the same values.
+                var last = Math.Min(4, Rows - r) - 1;
+                var (i1, i2, i3) = (Math.Min(1, last), Math.Min(2, last), Math.Min(3, last));
                 ref var c0 = ref Unsafe.Add(ref c, r * CStride);
                 ref var a0 = ref Unsafe.Add(ref a, r * ARow);
                 var k = 0;
-                for (; k + 2 * w <= Length; k += 2 * w) Tile<TV, TL>(ref Unsafe.Add(ref c0, k), ref a0, ref Unsafe.Add(ref b, k));
-                for (var i = 0; i < 4; i++) Row<TV, TL>(ref Unsafe.Add(ref c0, i * CStride), ref Unsafe.Add(ref a0, i * ARow), ref b, k);
+                for (; k + 2 * w <= Length; k += 2 * w)
+                    Tile<TV, TL>(ref Unsafe.Add(ref c0, k), ref a0, ref Unsafe.Add(ref b, k), (i1 * CStride, i2 * CStride, i3 * CStride), (i1 * ARow, i2 * ARow, i3 * ARow));
+                for (var i = 0; i <= last; i++) Row<TV, TL>(ref Unsafe.Add(ref c0, i * CStride), ref Unsafe.Add(ref a0, i * ARow), ref b, k);
             }
-            for (; r < Rows; r++) Row<TV, TL>(ref Unsafe.Add(ref c, r * CStride), ref Unsafe.Add(ref a, r * ARow), ref b, 0);
         }
 
-        // Four rows of c by two vectors, from c, a's four rows and b, each at its tile's start.
+        // Four rows of c by two vectors, from c, a's four rows and b, each at its tile's start; rows 1-3 of c and a
+        // at the given offsets from row 0.
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        void Tile<TV, TL>(ref T c, ref T a, ref T b) where TL : struct, ILanes<TV, T>
+        void Tile<TV, TL>(ref T c, ref T a, ref T b, (nint S1, nint S2, nint S3) cRows, (nint R1, nint R2, nint R3) aRows) where TL : struct, ILanes<TV, T>
         {
             var w = (nuint)TL.Count;
-            var (s1, s2, s3) = (CStride, 2 * CStride, 3 * CStride);
-            var (r1, r2, r3) = (ARow, 2 * ARow, 3 * ARow);
+            var (s1, s2, s3) = cRows;
+            var (r1, r2, r3) = aRows;
             var (bStride, aColumn) = (BStride, AColumn);
             TV x0 = TL.Load(ref c, 0), y0 = TL.Load(ref c, w);
             TV x1 = TL.Load(ref Unsafe.Add(ref c, s1), 0), y1 = TL.Load(ref Unsafe.Add(ref c, s1), w);
