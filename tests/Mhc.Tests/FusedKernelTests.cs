@@ -131,6 +131,33 @@ public class FusedKernelTests
     }
 
     [Fact]
+    public void Kernels_take_an_empty_batch()
+    {
+        // No tokens: empty outputs and zero parameter gradients, not an error.
+        using var _ = no_grad();
+        const int n = 4, d = 8;
+        var v = zeros(0, n * d, dtype: ScalarType.Float64);
+        var gates = new[] { tensor(0.7), tensor(-1.3), tensor(0.9), zeros(n, dtype: ScalarType.Float64), zeros(n, dtype: ScalarType.Float64), zeros([n, n], ScalarType.Float64) };
+        var phi = ones([n * d, n * n + 2 * n], ScalarType.Float64);
+        var f = ManifoldConnectionKernels.Forward(v, v.matmul(phi), gates, n, 20, 1e-6, branchInput: true);
+        var (gx, gPhi, gGates) = ManifoldConnectionKernels.Backward(v, phi, gates, n, 20, f, zeros_like(v), zeros(0, d, dtype: ScalarType.Float64), zeros(0, n, dtype: ScalarType.Float64));
+        Assert.Equal(0, gx.numel());
+        Assert.Equal(phi.shape, gPhi.shape);
+        Assert.All(gGates.Append(gPhi).SelectMany(Reference.Values), value => Assert.Equal(0.0, value));
+
+        var x = zeros([0, n, d], ScalarType.Float64);
+        var hyper = new[]
+        {
+            ones([d, n + 1], ScalarType.Float64), ones([d], ScalarType.Float64), ones([d], ScalarType.Float64), ones([d], ScalarType.Float64),
+            ones([n, n + 1], ScalarType.Float64), ones([n], ScalarType.Float64), tensor(0.7), tensor(-1.3),
+        };
+        var h = HyperConnectionKernels.Forward(x, hyper, useTanh: true, 1e-5, branchInput: true);
+        var (hx, grads) = HyperConnectionKernels.Backward(x, hyper, useTanh: true, h, zeros_like(x), zeros(0, d, dtype: ScalarType.Float64), zeros(0, n, dtype: ScalarType.Float64));
+        Assert.Equal(0, hx.numel());
+        Assert.All(grads.SelectMany(Reference.Values), value => Assert.Equal(0.0, value));
+    }
+
+    [Fact]
     public void State_gradient_written_over_the_output_gradient_is_the_same_gradient()
     {
         // The chain hands each sub-layer's output gradient over to be written over; the result must not change.

@@ -12,8 +12,8 @@ namespace Mhc.Kernels;
 /// (<see cref="ManifoldCoefficientKernels"/>) and the branch input Σ_j pre_j x_j. Backward: H_pre's
 /// gradient, the coefficient backward, <c>g_raw</c>, the state gradient written once,
 /// <c>Σ_i res_ij g_i + pre_j gu − (s³ &lt;g_projected, raw&gt; / nd) v + g_raw·φᵀ</c>, and φ's gradient
-/// <c>vᵀ·g_raw</c>: both products with φ in the pass that reads the state anyway, where as libtorch matmuls
-/// each was one more pass over it (and the first a read and write of the whole state gradient).
+/// <c>vᵀ·g_raw</c>: both products with φ in the pass that reads the state anyway, while each block is in
+/// cache, instead of two libtorch matmuls that each made one more pass over the state or its gradient.
 /// CPU, float32/float64, contiguous tensors.
 /// </summary>
 static class ManifoldConnectionKernels
@@ -106,7 +106,7 @@ static class ManifoldConnectionKernels
         // Per-block partial sums of the gate gradients, per-range partial sums of φ's (rows of φᵀ), each added
         // in order afterwards: reproducible for any thread count.
         var gatePartials = new T[blocks * gateWidth];
-        var blocksEach = (blocks + MaxRanges - 1) / MaxRanges;
+        var blocksEach = Math.Max(1, (blocks + MaxRanges - 1) / MaxRanges);
         var ranges = (blocks + blocksEach - 1) / blocksEach;
         var phiPartials = ArrayPool<T>.Shared.Rent(ranges * width * size);
         CpuTensor.ParallelChunks(ranges, 1, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (range, _) =>
@@ -156,8 +156,8 @@ static class ManifoldConnectionKernels
             for (var c = 0; c < width; c++)
             {
                 var row = sum.AsSpan(c * length, length);
-                phiPartials.AsSpan(c * size + start, length).CopyTo(row);
-                for (var r = 1; r < ranges; r++) VectorOps.AddScaled(row, phiPartials.AsSpan((r * width + c) * size + start, length), T.One);
+                row.Clear();
+                for (var r = 0; r < ranges; r++) VectorOps.AddScaled(row, phiPartials.AsSpan((r * width + c) * size + start, length), T.One);
             }
             var gPhis = CpuTensor.Span<T>(gPhi).Slice(start * width, length * width);
             for (var k = 0; k < length; k++)
