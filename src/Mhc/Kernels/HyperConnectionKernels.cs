@@ -11,10 +11,11 @@ namespace Mhc.Kernels;
 /// one pass that writes the state gradient once. Per stream row <c>x_i</c> (a token's stream i, d values)
 /// the LayerNorm and the n + 2 projections <c>W = [W_m | W_r | W_β]</c> fold into dot products of the
 /// centred row: <c>LN(x_i)·W_k = rstd_i (x_i − μ_i)·(γ ⊙ W_k) + β·W_k</c>, so no normalised copy of the
-/// state is written or kept. Backward keeps per work item (its rows centred in a scratch, the shares of
-/// all its rows as two small products) the partial sums
+/// state is written or kept. Backward keeps per work item the partial sums
 /// <c>S_k = Σ_rows x̂ gz_k</c> and <c>T_k = Σ_rows gz_k</c>, from which <c>∂W_k = γ ⊙ S_k + β T_k</c>,
-/// <c>∂γ = Σ_k W_k ⊙ S_k</c>, <c>∂β = Σ_k W_k T_k</c>. CPU, float32/float64, contiguous tensors.
+/// <c>∂γ = Σ_k W_k ⊙ S_k</c>, <c>∂β = Σ_k W_k T_k</c>; the LayerNorm shares of all of a work item's rows (the
+/// state gradient's and S's) are two small products over its rows, centred once into a scratch.
+/// CPU, float32/float64, contiguous tensors.
 /// </summary>
 static class HyperConnectionKernels
 {
