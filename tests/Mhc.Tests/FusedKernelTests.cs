@@ -69,7 +69,7 @@ public class FusedKernelTests
         List<double[]> fused;
         using (no_grad())
         {
-            var f = ManifoldConnectionKernels.Forward(v, v.matmul(phi), gates, n, iterations, 1e-6, branchInput: true);
+            var f = ManifoldConnectionKernels.Forward(v, phi, gates, n, iterations, 1e-6, branchInput: true);
             var (gx, gPhi, gGates) = ManifoldConnectionKernels.Backward(v, phi, gates, n, iterations, f, g, gu, gPost);
             fused = new[] { f.Pre, f.Post, f.Res, f.BranchInput!, gx, gPhi }.Concat(gGates).Select(Reference.Values).ToList();
         }
@@ -139,7 +139,7 @@ public class FusedKernelTests
         var v = zeros(0, n * d, dtype: ScalarType.Float64);
         var gates = new[] { tensor(0.7), tensor(-1.3), tensor(0.9), zeros(n, dtype: ScalarType.Float64), zeros(n, dtype: ScalarType.Float64), zeros([n, n], ScalarType.Float64) };
         var phi = ones([n * d, n * n + 2 * n], ScalarType.Float64);
-        var f = ManifoldConnectionKernels.Forward(v, v.matmul(phi), gates, n, 20, 1e-6, branchInput: true);
+        var f = ManifoldConnectionKernels.Forward(v, phi, gates, n, 20, 1e-6, branchInput: true);
         var (gx, gPhi, gGates) = ManifoldConnectionKernels.Backward(v, phi, gates, n, 20, f, zeros_like(v), zeros(0, d, dtype: ScalarType.Float64), zeros(0, n, dtype: ScalarType.Float64));
         Assert.Equal(0, gx.numel());
         Assert.Equal(phi.shape, gPhi.shape);
@@ -169,7 +169,7 @@ public class FusedKernelTests
         var gates = new[] { tensor(0.7), tensor(-1.3), tensor(0.9), randn(n, dtype: ScalarType.Float64), randn(n, dtype: ScalarType.Float64), randn([n, n], ScalarType.Float64) };
         var v = x.view(tokens, n * d);
         var phi = randn([n * d, n * n + 2 * n], ScalarType.Float64) * 0.1;
-        var f = ManifoldConnectionKernels.Forward(v, v.matmul(phi), gates, n, 20, 1e-6, branchInput: false);
+        var f = ManifoldConnectionKernels.Forward(v, phi, gates, n, 20, 1e-6, branchInput: false);
         var hyper = new[]
         {
             randn([d, n + 1], ScalarType.Float64), randn([d], ScalarType.Float64), randn([d], ScalarType.Float64), randn([d], ScalarType.Float64),
@@ -211,7 +211,7 @@ public class FusedKernelTests
                 var x = randn(4, 300, n, 64);
                 var v = x.view(1200, n * 64);
                 var phi = randn(n * 64, n * n + 2 * n) * 0.05f;
-                var f = ManifoldConnectionKernels.Forward(v, v.matmul(phi), parameters, n, 20, 1e-6, branchInput: true);
+                var f = ManifoldConnectionKernels.Forward(v, phi, parameters, n, 20, 1e-6, branchInput: true);
                 var (pre, post, res) = (f.Pre.view(4, 300, n), f.Post.view(4, 300, n), f.Res.view(4, 300, n, n));
                 var y = randn(4, 300, 64);
                 var g = randn_like(x);

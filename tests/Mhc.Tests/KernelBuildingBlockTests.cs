@@ -32,7 +32,8 @@ public class KernelBuildingBlockTests
     }
 
     [Theory]
-    [InlineData(4, 24, 2048, false)]   // the projection's share in the mHC backward: tokens × φᵀ
+    [InlineData(16, 24, 2048, false)]  // the projection's share in the mHC backward: a block of tokens × φᵀ
+    [InlineData(13, 6, 100, true)]     // one whole 8-row tile, then a last one that repeats a row
     [InlineData(24, 16, 256, true)]    // φ's gradient: g_rawᵀ × tokens (a read down columns)
     [InlineData(7, 3, 45, false)]      // a last tile that repeats a row; tails of one vector and of single values
     [InlineData(6, 128, 512, true)]    // HC's parameter-gradient sums: two rows past a tile
@@ -91,19 +92,52 @@ public class KernelBuildingBlockTests
         }
     }
 
+    [Theory]
+    [InlineData(37, 4, 3.0)]      // groups of 8 and 16 lanes with a partly padded last group
+    [InlineData(5, 3, 1.0)]       // one group, mostly padding
+    [InlineData(40, 4, 400.0)]    // spreads past float64's exp range: groups iterated in the log domain
+    public void Sinkhorn_kernel_equals_the_reference_in_both_widths(int count, int n, double scale)
+    {
+        const int iterations = 20;
+        TorchSharp.torch.manual_seed(count * 10 + n);
+        using var logits = (TorchSharp.torch.randn([count, n, n], TorchSharp.torch.ScalarType.Float64) * scale).requires_grad_(true);
+        using var weights = TorchSharp.torch.randn([count, n, n], TorchSharp.torch.ScalarType.Float64);
+        using var expected = Sinkhorn.Project(logits, iterations);
+        using (var loss = (expected * weights).sum()) loss.backward();
+        var (values, gradient) = (expected.detach().data<double>().ToArray(), logits.grad!.data<double>().ToArray());
+        var (input, gOut) = (logits.detach().data<double>().ToArray(), weights.data<double>().ToArray());
+        foreach (var run in Widths<double>())
+        {
+            var (output, gIn) = (new double[count * n * n], new double[count * n * n]);
+            run.SinkhornForward(input, output, count, n, iterations);
+            run.SinkhornBackward(input, gOut, gIn, count, n, iterations);
+            for (var i = 0; i < output.Length; i++)
+            {
+                Assert.True(Math.Abs(values[i] - output[i]) <= 1e-10, $"{run.Name}: output[{i}] expected {values[i]}, got {output[i]}");
+                Assert.True(Math.Abs(gradient[i] - gIn[i]) <= 1e-8 * (1 + Math.Abs(gradient[i])), $"{run.Name}: gradient[{i}] expected {gradient[i]}, got {gIn[i]}");
+            }
+        }
+    }
+
     /// <summary>The vector widths the compute-bound kernels run in: Vector&lt;T&gt; everywhere, 512 bits where this machine has them.</summary>
     static IEnumerable<Width<T>> Widths<T>() where T : unmanaged, IFloatingPointIeee754<T>
     {
-        yield return new Width<T>("Vector<T>", VectorOps.AddProduct<T, Vector<T>, LanesOfVector<T>>, VectorOps.CrossDots<T, Vector<T>, LanesOfVector<T>>);
+        yield return new Width<T>("Vector<T>", VectorOps.AddProduct<T, Vector<T>, LanesOfVector<T>>, VectorOps.CrossDots<T, Vector<T>, LanesOfVector<T>>,
+            SinkhornKernel.Forward<T, Vector<T>, LanesOfVector<T>>, SinkhornKernel.Backward<T, Vector<T>, LanesOfVector<T>>);
         if (Lanes512<T>.Supported)
-            yield return new Width<T>("Vector512<T>", VectorOps.AddProduct<T, Vector512<T>, Lanes512<T>>, VectorOps.CrossDots<T, Vector512<T>, Lanes512<T>>);
+            yield return new Width<T>("Vector512<T>", VectorOps.AddProduct<T, Vector512<T>, Lanes512<T>>, VectorOps.CrossDots<T, Vector512<T>, Lanes512<T>>,
+                SinkhornKernel.Forward<T, Vector512<T>, Lanes512<T>>, SinkhornKernel.Backward<T, Vector512<T>, Lanes512<T>>);
     }
 
     delegate void AddProductRun<T>(Span<T> c, int cStride, int rows, ReadOnlySpan<T> a, int aRow, int aColumn, ReadOnlySpan<T> b, int bStride, int depth, int length);
 
     delegate void CrossDotsRun<T>(ReadOnlySpan<T> a, int aStride, int aCount, ReadOnlySpan<T> x, int xStride, int xCount, int length, Span<T> result);
 
-    sealed record Width<T>(string Name, AddProductRun<T> AddProduct, CrossDotsRun<T> CrossDots);
+    delegate void SinkhornForwardRun<T>(ReadOnlySpan<T> logits, Span<T> output, int count, int n, int iterations);
+
+    delegate void SinkhornBackwardRun<T>(ReadOnlySpan<T> logits, ReadOnlySpan<T> gradOutput, Span<T> gradLogits, int count, int n, int iterations);
+
+    sealed record Width<T>(string Name, AddProductRun<T> AddProduct, CrossDotsRun<T> CrossDots, SinkhornForwardRun<T> SinkhornForward, SinkhornBackwardRun<T> SinkhornBackward);
 
     [Fact]
     public void Open_mp_team_runs_every_item_once_and_passes_errors_back()

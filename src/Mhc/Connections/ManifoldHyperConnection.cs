@@ -65,7 +65,7 @@ public sealed class ManifoldHyperConnection : Connection
         var (b, t, n) = (x.size(0), x.size(1), Streams);
         var v = x.reshape(b * t, n * DModel);                                     // [N, n·d]
         var gates = FusedParameters.Skip(1).ToList();
-        var f = ManifoldConnectionKernels.Forward(v, v.matmul(phi), gates, n, Options.SinkhornIterations, RmsEpsilon, withBranchInput);
+        var f = ManifoldConnectionKernels.Forward(v, phi, gates, n, Options.SinkhornIterations, RmsEpsilon, withBranchInput);
         var result = new ManifoldCoefficients(this, f with
         {
             Pre = f.Pre.view(b, t, n), Post = f.Post.view(b, t, n), Res = f.Res.view(b, t, n, n), BranchInput = f.BranchInput?.view(b, t, DModel),

@@ -50,7 +50,6 @@ static class ManifoldCoefficientKernels
         var two = T.One + T.One;
         // Scratch from the shared pools: a step would otherwise allocate megabytes of garbage.
         var logits = ArrayPool<T>.Shared.Rent(count * n * n);
-        var scratch = ArrayPool<Vector<T>>.Shared.Rent(SinkhornKernel.ScratchSize(n, iterations));
         for (var t = 0; t < count; t++)
         {
             var pt = projected.Slice(t * width, width);
@@ -61,9 +60,8 @@ static class ManifoldCoefficientKernels
             }
             for (var k = 0; k < n * n; k++) logits[t * n * n + k] = gates.ARes * pt[2 * n + k] + gates.BRes[k];
         }
-        SinkhornKernel.Forward<T>(logits, res[..(count * n * n)], count, n, iterations, scratch);
+        SinkhornKernel.Forward<T>(logits, res[..(count * n * n)], count, n, iterations);
         ArrayPool<T>.Shared.Return(logits);
-        ArrayPool<Vector<T>>.Shared.Return(scratch);
     }
 
     /// <summary>
@@ -79,7 +77,6 @@ static class ManifoldCoefficientKernels
         var half = T.One / (T.One + T.One);
         var logits = ArrayPool<T>.Shared.Rent(count * n * n);
         var gLogits = ArrayPool<T>.Shared.Rent(count * n * n);
-        var scratch = ArrayPool<Vector<T>>.Shared.Rent(SinkhornKernel.ScratchSize(n, iterations));
         for (var t = 0; t < count; t++)
         {
             var pt = projected.Slice(t * width, width);
@@ -99,7 +96,7 @@ static class ManifoldCoefficientKernels
             }
             for (var k = 0; k < n * n; k++) logits[t * n * n + k] = gates.ARes * pt[2 * n + k] + gates.BRes[k];
         }
-        SinkhornKernel.Backward<T>(logits, gRes[..(count * n * n)], gLogits, count, n, iterations, scratch);
+        SinkhornKernel.Backward<T>(logits, gRes[..(count * n * n)], gLogits, count, n, iterations);
         for (var t = 0; t < count; t++)
         {
             var pt = projected.Slice(t * width, width);
@@ -114,7 +111,6 @@ static class ManifoldCoefficientKernels
         }
         ArrayPool<T>.Shared.Return(logits);
         ArrayPool<T>.Shared.Return(gLogits);
-        ArrayPool<Vector<T>>.Shared.Return(scratch);
     }
 
     static T Sigmoid<T>(T z) where T : IFloatingPointIeee754<T> => T.One / (T.One + T.Exp(-z));

@@ -239,8 +239,8 @@ static class VectorOps
     /// <c>c_r += Σ_j a[r·aRow + j·aColumn] · b_j</c> for the <paramref name="rows"/> rows of c (at
     /// <paramref name="cStride"/>) and the <paramref name="depth"/> rows of b (at <paramref name="bStride"/>), each
     /// row <paramref name="length"/> values: a small matrix product added into c, compute-bound, so in 512-bit
-    /// vectors where the machine has them. Tiles of four rows of c by two vectors stay in registers over the
-    /// whole depth: each vector of b loaded serves four rows.
+    /// vectors where the machine has them. Tiles of eight rows of c (four without AVX-512) by two vectors stay
+    /// in registers over the whole depth: each vector of b loaded serves every row of the tile.
     /// </summary>
     public static void AddProduct<T>(Span<T> c, int cStride, int rows, ReadOnlySpan<T> a, int aRow, int aColumn,
         ReadOnlySpan<T> b, int bStride, int depth, int length) where T : unmanaged, IFloatingPointIeee754<T>
@@ -268,61 +268,97 @@ static class VectorOps
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run<TV, TL>(ref T c, ref T a, ref T b) where TL : struct, ILanes<TV, T>
         {
-            var w = TL.Count;
-            for (var r = 0; r < Rows; r += 4)
+            for (var r = 0; r < Rows; r += TL.TileRows)
             {
-                // A last tile of fewer than four rows repeats its last row: the copies compute and store the same values.
-                var last = Math.Min(4, Rows - r) - 1;
-                var (i1, i2, i3) = (Math.Min(1, last), Math.Min(2, last), Math.Min(3, last));
+                // A last tile of fewer rows repeats its last row: the copies compute and store the same values.
+                var last = Math.Min(TL.TileRows, Rows - r) - 1;
                 ref var c0 = ref Unsafe.Add(ref c, r * CStride);
                 ref var a0 = ref Unsafe.Add(ref a, r * ARow);
-                var k = 0;
-                for (; k + 2 * w <= Length; k += 2 * w)
-                    Tile<TV, TL>(ref Unsafe.Add(ref c0, k), ref a0, ref Unsafe.Add(ref b, k), (i1 * CStride, i2 * CStride, i3 * CStride), (i1 * ARow, i2 * ARow, i3 * ARow));
+                var k = Tiles<TV, TL>(ref c0, ref a0, ref b, last);
                 for (var i = 0; i <= last; i++) Row<TV, TL>(ref Unsafe.Add(ref c0, i * CStride), ref Unsafe.Add(ref a0, i * ARow), ref b, k);
             }
         }
 
-        // Four rows of c by two vectors, from c, a's four rows and b, each at its tile's start; rows 1-3 of c and a
-        // at the given offsets from row 0.
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        void Tile<TV, TL>(ref T c, ref T a, ref T b, (nint S1, nint S2, nint S3) cRows, (nint R1, nint R2, nint R3) aRows) where TL : struct, ILanes<TV, T>
+        // One group of TL.TileRows rows of c (rows past `last` repeat it), in tiles of two vectors across the
+        // row, as far as whole tiles go; returns where they stop. A tile's sums stay in registers over the whole
+        // depth and each vector of b loaded serves every row. Rows 4-7 exist only in the 8-row specialisation
+        // (TL.TileRows is a constant there, so the JIT drops the other branch).
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        int Tiles<TV, TL>(ref T c, ref T a, ref T b, int last) where TL : struct, ILanes<TV, T>
         {
             var w = (nuint)TL.Count;
-            var (s1, s2, s3) = cRows;
-            var (r1, r2, r3) = aRows;
-            var (bStride, aColumn) = (BStride, AColumn);
-            TV x0 = TL.Load(ref c, 0), y0 = TL.Load(ref c, w);
-            TV x1 = TL.Load(ref Unsafe.Add(ref c, s1), 0), y1 = TL.Load(ref Unsafe.Add(ref c, s1), w);
-            TV x2 = TL.Load(ref Unsafe.Add(ref c, s2), 0), y2 = TL.Load(ref Unsafe.Add(ref c, s2), w);
-            TV x3 = TL.Load(ref Unsafe.Add(ref c, s3), 0), y3 = TL.Load(ref Unsafe.Add(ref c, s3), w);
-            for (var j = Depth; j > 0; j--)
+            var wide = TL.TileRows == 8;
+            var (cStride, aRow, bStride, aColumn) = (CStride, ARow, BStride, AColumn);
+            nint c1 = Math.Min(1, last) * cStride, c2 = Math.Min(2, last) * cStride, c3 = Math.Min(3, last) * cStride, c4 = Math.Min(4, last) * cStride,
+                c5 = Math.Min(5, last) * cStride, c6 = Math.Min(6, last) * cStride, c7 = Math.Min(7, last) * cStride;
+            nint a1 = Math.Min(1, last) * aRow, a2 = Math.Min(2, last) * aRow, a3 = Math.Min(3, last) * aRow, a4 = Math.Min(4, last) * aRow,
+                a5 = Math.Min(5, last) * aRow, a6 = Math.Min(6, last) * aRow, a7 = Math.Min(7, last) * aRow;
+            var k = 0;
+            for (; k + 2 * TL.Count <= Length; k += 2 * TL.Count)
             {
-                var u = TL.Load(ref b, 0);
-                var v = TL.Load(ref b, w);
-                var s = TL.Broadcast(a);
-                x0 = TL.MultiplyAdd(s, u, x0);
-                y0 = TL.MultiplyAdd(s, v, y0);
-                s = TL.Broadcast(Unsafe.Add(ref a, r1));
-                x1 = TL.MultiplyAdd(s, u, x1);
-                y1 = TL.MultiplyAdd(s, v, y1);
-                s = TL.Broadcast(Unsafe.Add(ref a, r2));
-                x2 = TL.MultiplyAdd(s, u, x2);
-                y2 = TL.MultiplyAdd(s, v, y2);
-                s = TL.Broadcast(Unsafe.Add(ref a, r3));
-                x3 = TL.MultiplyAdd(s, u, x3);
-                y3 = TL.MultiplyAdd(s, v, y3);
-                b = ref Unsafe.Add(ref b, bStride);
-                a = ref Unsafe.Add(ref a, aColumn);
+                ref var ck = ref Unsafe.Add(ref c, k);
+                ref var bk = ref Unsafe.Add(ref b, k);
+                ref var aj = ref a;
+                TV x0 = TL.Load(ref ck, 0), y0 = TL.Load(ref ck, w);
+                TV x1 = TL.Load(ref Unsafe.Add(ref ck, c1), 0), y1 = TL.Load(ref Unsafe.Add(ref ck, c1), w);
+                TV x2 = TL.Load(ref Unsafe.Add(ref ck, c2), 0), y2 = TL.Load(ref Unsafe.Add(ref ck, c2), w);
+                TV x3 = TL.Load(ref Unsafe.Add(ref ck, c3), 0), y3 = TL.Load(ref Unsafe.Add(ref ck, c3), w);
+                TV x4 = default!, y4 = default!, x5 = default!, y5 = default!, x6 = default!, y6 = default!, x7 = default!, y7 = default!;
+                if (wide)
+                {
+                    (x4, y4) = (TL.Load(ref Unsafe.Add(ref ck, c4), 0), TL.Load(ref Unsafe.Add(ref ck, c4), w));
+                    (x5, y5) = (TL.Load(ref Unsafe.Add(ref ck, c5), 0), TL.Load(ref Unsafe.Add(ref ck, c5), w));
+                    (x6, y6) = (TL.Load(ref Unsafe.Add(ref ck, c6), 0), TL.Load(ref Unsafe.Add(ref ck, c6), w));
+                    (x7, y7) = (TL.Load(ref Unsafe.Add(ref ck, c7), 0), TL.Load(ref Unsafe.Add(ref ck, c7), w));
+                }
+                for (var j = Depth; j > 0; j--)
+                {
+                    var u = TL.Load(ref bk, 0);
+                    var v = TL.Load(ref bk, w);
+                    var s = TL.Broadcast(aj);
+                    x0 = TL.MultiplyAdd(s, u, x0);
+                    y0 = TL.MultiplyAdd(s, v, y0);
+                    s = TL.Broadcast(Unsafe.Add(ref aj, a1));
+                    x1 = TL.MultiplyAdd(s, u, x1);
+                    y1 = TL.MultiplyAdd(s, v, y1);
+                    s = TL.Broadcast(Unsafe.Add(ref aj, a2));
+                    x2 = TL.MultiplyAdd(s, u, x2);
+                    y2 = TL.MultiplyAdd(s, v, y2);
+                    s = TL.Broadcast(Unsafe.Add(ref aj, a3));
+                    x3 = TL.MultiplyAdd(s, u, x3);
+                    y3 = TL.MultiplyAdd(s, v, y3);
+                    if (wide)
+                    {
+                        s = TL.Broadcast(Unsafe.Add(ref aj, a4));
+                        x4 = TL.MultiplyAdd(s, u, x4);
+                        y4 = TL.MultiplyAdd(s, v, y4);
+                        s = TL.Broadcast(Unsafe.Add(ref aj, a5));
+                        x5 = TL.MultiplyAdd(s, u, x5);
+                        y5 = TL.MultiplyAdd(s, v, y5);
+                        s = TL.Broadcast(Unsafe.Add(ref aj, a6));
+                        x6 = TL.MultiplyAdd(s, u, x6);
+                        y6 = TL.MultiplyAdd(s, v, y6);
+                        s = TL.Broadcast(Unsafe.Add(ref aj, a7));
+                        x7 = TL.MultiplyAdd(s, u, x7);
+                        y7 = TL.MultiplyAdd(s, v, y7);
+                    }
+                    bk = ref Unsafe.Add(ref bk, bStride);
+                    aj = ref Unsafe.Add(ref aj, aColumn);
+                }
+                // Last row first: where rows repeat, the copies hold the same values anyway.
+                if (wide)
+                {
+                    TL.Store(x7, ref Unsafe.Add(ref ck, c7), 0); TL.Store(y7, ref Unsafe.Add(ref ck, c7), w);
+                    TL.Store(x6, ref Unsafe.Add(ref ck, c6), 0); TL.Store(y6, ref Unsafe.Add(ref ck, c6), w);
+                    TL.Store(x5, ref Unsafe.Add(ref ck, c5), 0); TL.Store(y5, ref Unsafe.Add(ref ck, c5), w);
+                    TL.Store(x4, ref Unsafe.Add(ref ck, c4), 0); TL.Store(y4, ref Unsafe.Add(ref ck, c4), w);
+                }
+                TL.Store(x3, ref Unsafe.Add(ref ck, c3), 0); TL.Store(y3, ref Unsafe.Add(ref ck, c3), w);
+                TL.Store(x2, ref Unsafe.Add(ref ck, c2), 0); TL.Store(y2, ref Unsafe.Add(ref ck, c2), w);
+                TL.Store(x1, ref Unsafe.Add(ref ck, c1), 0); TL.Store(y1, ref Unsafe.Add(ref ck, c1), w);
+                TL.Store(x0, ref ck, 0); TL.Store(y0, ref ck, w);
             }
-            TL.Store(x0, ref c, 0);
-            TL.Store(y0, ref c, w);
-            TL.Store(x1, ref Unsafe.Add(ref c, s1), 0);
-            TL.Store(y1, ref Unsafe.Add(ref c, s1), w);
-            TL.Store(x2, ref Unsafe.Add(ref c, s2), 0);
-            TL.Store(y2, ref Unsafe.Add(ref c, s2), w);
-            TL.Store(x3, ref Unsafe.Add(ref c, s3), 0);
-            TL.Store(y3, ref Unsafe.Add(ref c, s3), w);
+            return k;
         }
 
         // One row of c from value `from` on: one vector at a time, then single values.
