@@ -93,7 +93,7 @@ public class KernelBuildingBlockTests
     }
 
     [Theory]
-    [InlineData(37, 4, 3.0)]      // groups of 8 and 16 lanes with a partly padded last group
+    [InlineData(37, 4, 3.0)]      // groups of 4 and 8 lanes (doubles) with a partly padded last group
     [InlineData(5, 3, 1.0)]       // one group, mostly padding
     [InlineData(40, 4, 400.0)]    // spreads past float64's exp range: groups iterated in the log domain
     public void Sinkhorn_kernel_equals_the_reference_in_both_widths(int count, int n, double scale)

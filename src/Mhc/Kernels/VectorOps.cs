@@ -185,16 +185,12 @@ static class VectorOps
 
     /// <summary>
     /// <c>dst = a·s + Σ_j w_j rows_j</c>: <paramref name="rows"/> holds w.Length rows of dst.Length values one
-    /// after another; <paramref name="s"/> may be empty (no a·s term) or dst itself. The rows are taken four at
-    /// a time, so each vector of dst is stored once per four rows instead of once per row: the passes over the
-    /// stream state are bound by memory traffic. Terms that pad a group of four multiply a row by 0.
+    /// after another; <paramref name="s"/> may be empty (no a·s term). The rows are taken four at a time, so
+    /// each vector of dst is stored once per four rows instead of once per row: the passes over the stream
+    /// state are bound by memory traffic. Terms that pad a group of four multiply a row by 0.
     /// </summary>
-    public static void WeightedRows<T>(Span<T> dst, ReadOnlySpan<T> s, T a, ReadOnlySpan<T> rows, ReadOnlySpan<T> w)
-        where T : unmanaged, IFloatingPointIeee754<T> => WeightedRows(dst, s, a, rows, dst.Length, w);
-
-    /// <summary><see cref="WeightedRows{T}(Span{T}, ReadOnlySpan{T}, T, ReadOnlySpan{T}, ReadOnlySpan{T})"/> with row j at <c>rows[j·stride]</c>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void WeightedRows<T>(Span<T> dst, ReadOnlySpan<T> s, T a, ReadOnlySpan<T> rows, int stride, ReadOnlySpan<T> w)
+    public static void WeightedRows<T>(Span<T> dst, ReadOnlySpan<T> s, T a, ReadOnlySpan<T> rows, ReadOnlySpan<T> w)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (d, m) = (dst.Length, w.Length);
@@ -204,7 +200,7 @@ static class VectorOps
             else Scale(dst, s, a);
             return;
         }
-        rows = rows[..((m - 1) * stride + d)];
+        rows = rows[..(m * d)];
         if (!s.IsEmpty) s = s[..d];
         ref var pd = ref MemoryMarshal.GetReference(dst);
         ref var pr = ref MemoryMarshal.GetReference(rows);
@@ -214,10 +210,10 @@ static class VectorOps
             // The first group starts from a·s (or 0·row 0), the later ones from what the earlier groups stored.
             ref var start = ref g > 0 ? ref pd : ref s.IsEmpty ? ref pr : ref MemoryMarshal.GetReference(s);
             var startScale = g > 0 ? T.One : s.IsEmpty ? T.Zero : a;
-            ref var r0 = ref Unsafe.Add(ref pr, g * stride);
-            ref var r1 = ref Unsafe.Add(ref pr, Math.Min(g + 1, m - 1) * stride);
-            ref var r2 = ref Unsafe.Add(ref pr, Math.Min(g + 2, m - 1) * stride);
-            ref var r3 = ref Unsafe.Add(ref pr, Math.Min(g + 3, m - 1) * stride);
+            ref var r0 = ref Unsafe.Add(ref pr, g * d);
+            ref var r1 = ref Unsafe.Add(ref pr, Math.Min(g + 1, m - 1) * d);
+            ref var r2 = ref Unsafe.Add(ref pr, Math.Min(g + 2, m - 1) * d);
+            ref var r3 = ref Unsafe.Add(ref pr, Math.Min(g + 3, m - 1) * d);
             T c0 = w[g], c1 = g + 1 < m ? w[g + 1] : T.Zero, c2 = g + 2 < m ? w[g + 2] : T.Zero, c3 = g + 3 < m ? w[g + 3] : T.Zero;
             var (v0, v1, v2, v3, vs) = (new Vector<T>(c0), new Vector<T>(c1), new Vector<T>(c2), new Vector<T>(c3), new Vector<T>(startScale));
             nuint k = 0;
