@@ -138,7 +138,9 @@ public abstract class Connection : nn.Module<Tensor, Tensor>
     /// <param name="x">Contiguous stream state.</param>
     /// <param name="withGraph">Whether a backward will follow.</param>
     /// <param name="withBranchInput">Whether the branch input will be taken (<see cref="Kernels.FusedCoefficients.TakeBranchInput"/>), so a kernel that reads the state anyway can compute it.</param>
-    internal virtual FusedCoefficients FusedCoefficients(Tensor x, bool withGraph, bool withBranchInput) => GraphCoefficients.Of(ComputeCoefficients, x, withGraph);
+    /// <param name="write">If given, x is this write's output, not made yet: the coefficient pass makes each range of tokens before it reads them.</param>
+    internal virtual FusedCoefficients FusedCoefficients(Tensor x, bool withGraph, bool withBranchInput, StreamMixing.WritePass? write = null) =>
+        GraphCoefficients.Of(ComputeCoefficients, x, withGraph, write);
 
     /// <summary>Whether the fused kernels run for these tensors (option on; CPU; float32 or float64).</summary>
     /// <param name="tensors">The tensors the kernel would read.</param>

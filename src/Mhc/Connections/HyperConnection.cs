@@ -65,13 +65,13 @@ public sealed class HyperConnection : Connection
         : [dynamic_alpha!, dynamic_beta!, norm.weight!, norm.bias!, static_alpha, static_beta, alpha_scale!, beta_scale!];
 
     /// <inheritdoc/>
-    internal override FusedCoefficients FusedCoefficients(Tensor x, bool withGraph, bool withBranchInput)
+    internal override FusedCoefficients FusedCoefficients(Tensor x, bool withGraph, bool withBranchInput, StreamMixing.WritePass? write = null)
     {
         // Static coefficients do not depend on the state: the ordinary code on a leaf copy is already cheap.
-        if (norm is null) return base.FusedCoefficients(x, withGraph, withBranchInput);
+        if (norm is null) return base.FusedCoefficients(x, withGraph, withBranchInput, write);
         using var _ = no_grad();
         var (b, t, n) = (x.size(0), x.size(1), Streams);
-        var f = HyperConnectionKernels.Forward(x.view(b * t, n, DModel), FusedParameters, Options.UseTanh, LayerNormEpsilon, withBranchInput);
+        var f = HyperConnectionKernels.Forward(x.view(b * t, n, DModel), FusedParameters, Options.UseTanh, LayerNormEpsilon, withBranchInput, write);
         return new DynamicCoefficients(this, f with
         {
             Pre = f.Pre.view(b, t, n), Post = f.Post.view(b, t, n), Res = f.Res.view(b, t, n, n), BranchInput = f.BranchInput?.view(b, t, DModel),
@@ -84,12 +84,13 @@ public sealed class HyperConnection : Connection
     {
         protected override IEnumerable<Tensor> Owned() => base.Owned().Concat([saved.Projected, saved.Mean, saved.Rstd]);
 
-        public override (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, bool overwriteG)
+        public override (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, bool overwriteG,
+            StreamMixing.WriteBackwardPass? previous = null)
         {
             using var _ = no_grad();
             var (tokens, n) = (x.size(0) * x.size(1), owner.Streams);
             var (gx, grads) = HyperConnectionKernels.Backward(x.view(tokens, n, owner.DModel), owner.FusedParameters, owner.Options.UseTanh, saved,
-                g.contiguous().view(tokens, n, owner.DModel), gu.contiguous(), gPost.contiguous(), overwriteG);
+                g.contiguous().view(tokens, n, owner.DModel), gu.contiguous(), gPost.contiguous(), overwriteG, previous);
             return (gx.view(x.shape), grads);
         }
     }

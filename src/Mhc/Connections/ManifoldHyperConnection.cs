@@ -58,14 +58,14 @@ public sealed class ManifoldHyperConnection : Connection
     internal override IReadOnlyList<Tensor> FusedParameters => [phi, alpha_pre, alpha_post, alpha_res, bias_pre, bias_post, bias_res];
 
     /// <inheritdoc/>
-    internal override FusedCoefficients FusedCoefficients(Tensor x, bool withGraph, bool withBranchInput)
+    internal override FusedCoefficients FusedCoefficients(Tensor x, bool withGraph, bool withBranchInput, StreamMixing.WritePass? write = null)
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var (b, t, n) = (x.size(0), x.size(1), Streams);
         var v = x.reshape(b * t, n * DModel);                                     // [N, n·d]
         var gates = FusedParameters.Skip(1).ToList();
-        var f = ManifoldConnectionKernels.Forward(v, phi, gates, n, Options.SinkhornIterations, RmsEpsilon, withBranchInput);
+        var f = ManifoldConnectionKernels.Forward(v, phi, gates, n, Options.SinkhornIterations, RmsEpsilon, withBranchInput, write);
         var result = new ManifoldCoefficients(this, f with
         {
             Pre = f.Pre.view(b, t, n), Post = f.Post.view(b, t, n), Res = f.Res.view(b, t, n, n), BranchInput = f.BranchInput?.view(b, t, DModel),
@@ -82,11 +82,12 @@ public sealed class ManifoldHyperConnection : Connection
 
         protected override IEnumerable<Tensor> Owned() => base.Owned().Concat([saved.Projected, saved.Scale, v]);
 
-        public override (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, bool overwriteG)
+        public override (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, bool overwriteG,
+            StreamMixing.WriteBackwardPass? previous = null)
         {
             using var _ = no_grad();
             var (gx, gPhi, gGates) = ManifoldConnectionKernels.Backward(v, owner.phi, gates, owner.Streams, owner.Options.SinkhornIterations,
-                saved, g.contiguous().view(v.shape), gu.contiguous(), gPost.contiguous(), overwriteG);
+                saved, g.contiguous().view(v.shape), gu.contiguous(), gPost.contiguous(), overwriteG, previous);
             return (gx.view(x.shape), [gPhi, .. gGates]);
         }
     }

@@ -10,7 +10,9 @@ namespace Mhc.Kernels;
 /// <see cref="StreamMixing.Write"/>. Backward, in reverse: the write's coefficient gradients, the branch's
 /// backward (re-entrant, so branch parameters accumulate their gradients as usual), then the coefficients'
 /// backward writes the whole state gradient in one pass, instead of autograd allocating a buffer per use
-/// of the state and summing them.
+/// of the state and summing them. Between connections the passes meet: each write is made inside the next
+/// connection's coefficient pass, and each write's backward runs inside the next connection's coefficient
+/// backward, on the ranges of tokens those passes hold in cache.
 /// With recomputation only the segment's input state and the branch outputs are kept; the states inside
 /// the segment and every coefficient are recomputed in backward (mHC paper §4.3), the branches are not.
 /// </summary>
@@ -30,13 +32,19 @@ sealed class ConnectionChainFunction : autograd.SingleTensorFunction<ConnectionC
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         var segment = (Segment)vars[1];
+        var connections = segment.Connections;
         var state = ((Tensor)vars[0]).contiguous();
         segment.Input = Keep(state.alias());
-        foreach (var connection in segment.Connections)
+        var coefficients = connections[0].FusedCoefficients(state, withGraph: !segment.Recompute, withBranchInput: true);
+        for (var k = 0; k < connections.Count; k++)
         {
-            var coefficients = connection.FusedCoefficients(state, withGraph: !segment.Recompute, withBranchInput: true);
-            var (y, leaf) = RunBranch(connection, coefficients.TakeBranchInput(state));
-            var next = StreamMixing.Write(state, coefficients.Res, coefficients.Post, y.detach());
+            var (y, leaf) = RunBranch(connections[k], coefficients.TakeBranchInput(state));
+            // The next connection's coefficient pass makes this write's output as it reads it; the last write runs alone.
+            var write = new StreamMixing.WritePass(state, coefficients.Res, coefficients.Post, y.detach());
+            var next = k + 1 < connections.Count
+                ? connections[k + 1].FusedCoefficients(write.Output, withGraph: !segment.Recompute, withBranchInput: true, write)
+                : null;
+            if (next is null) write.Run();
             if (segment.Recompute)
             {
                 // Only the segment's input (kept above) survives; this state and the coefficients are rebuilt in backward.
@@ -45,7 +53,8 @@ sealed class ConnectionChainFunction : autograd.SingleTensorFunction<ConnectionC
                 segment.Steps.Add(new Step(null, null, Keep(leaf), Keep(y)));
             }
             else segment.Steps.Add(new Step(Keep(state), coefficients.Keep(), Keep(leaf), Keep(y)));
-            state = next;
+            state = write.Output;
+            coefficients = next!;
         }
         ctx.save_data("segment", segment);
         return state;
@@ -60,26 +69,35 @@ sealed class ConnectionChainFunction : autograd.SingleTensorFunction<ConnectionC
             if (segment.Recompute) Recompute(segment);
             var g = grad.contiguous();
             var parameterGrads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
+            var last = segment.Steps[^1];
+            var (gpost, gy) = StreamMixing.WriteBackward(last.Coefficients!.Post, last.Y.detach(), g);
             for (var k = segment.Steps.Count - 1; k >= 0; k--)
             {
                 var (x, coefficients, leaf, y) = segment.Steps[k];
                 var connection = segment.Connections[k];
                 Tensor gx;
+                StreamMixing.WriteBackwardPass? previous = null;
                 using (NewDisposeScope())
                 {
-                    var (gpost, gy) = StreamMixing.WriteBackward(coefficients!.Post, y.detach(), g);
                     using (enable_grad()) y.backward([gy]);
+                    // The previous sub-layer's write backward runs on this state gradient as it is made, not as one more pass.
+                    if (k > 0) previous = new StreamMixing.WriteBackwardPass(segment.Steps[k - 1].Coefficients!.Post, segment.Steps[k - 1].Y.detach());
                     // The gradient autograd handed in is not ours to write over; the ones this loop made are.
-                    var (stateGrad, grads) = coefficients.Backward(x!, g, leaf.grad!.contiguous(), gpost, overwriteG: k < segment.Steps.Count - 1);
+                    var (stateGrad, grads) = coefficients!.Backward(x!, g, leaf.grad!.contiguous(), gpost, overwriteG: k < segment.Steps.Count - 1, previous);
                     for (var i = 0; i < grads.Count; i++)
                         if (grads[i] is { } pg) parameterGrads[connection.FusedParameters[i]] = pg.MoveToOuterDisposeScope();
                     gx = stateGrad.MoveToOuterDisposeScope();
+                    previous?.Gpost.MoveToOuterDisposeScope();
+                    previous?.Gy.MoveToOuterDisposeScope();
                 }
                 // Free this sub-layer's tensors now rather than at the segment's end: backward's peak memory
                 // would otherwise hold every sub-layer's state gradient (16.8 MB each at R1).
                 segment.Steps[k].Dispose();
                 g.Dispose();
+                gpost.Dispose();
+                gy.Dispose();
                 g = gx;
+                if (previous is not null) (gpost, gy) = (previous.Gpost, previous.Gy);
             }
             var result = new List<Tensor> { g.MoveToOuterDisposeScope(), null! };
             foreach (var p in segment.Connections.SelectMany(c => c.parameters()))
@@ -95,14 +113,17 @@ sealed class ConnectionChainFunction : autograd.SingleTensorFunction<ConnectionC
     /// <summary>Rebuilds each step's input state and coefficients from the segment input and the kept branch outputs.</summary>
     static void Recompute(Segment segment)
     {
+        var connections = segment.Connections;
         var state = segment.Input!.alias();
+        var coefficients = connections[0].FusedCoefficients(state, withGraph: true, withBranchInput: false).Keep();
         for (var k = 0; k < segment.Steps.Count; k++)
         {
             var step = segment.Steps[k];
-            var coefficients = segment.Connections[k].FusedCoefficients(state, withGraph: true, withBranchInput: false).Keep();
             segment.Steps[k] = step with { State = Keep(state), Coefficients = coefficients };
-            if (k + 1 < segment.Steps.Count)   // the segment's output state is not needed in backward
-                state = StreamMixing.Write(state, coefficients.Res, coefficients.Post, step.Y.detach());
+            if (k + 1 == segment.Steps.Count) break;   // the segment's output state is not needed in backward
+            var write = new StreamMixing.WritePass(state, coefficients.Res, coefficients.Post, step.Y.detach());
+            coefficients = connections[k + 1].FusedCoefficients(write.Output, withGraph: true, withBranchInput: false, write).Keep();
+            state = write.Output;
         }
     }
 

@@ -45,9 +45,12 @@ abstract class FusedCoefficients : IDisposable
     /// <paramref name="g"/> of the connection's output state, <paramref name="gu"/> of the branch input and
     /// <paramref name="gPost"/> of H_post (H_res's is computed here, while the state is read). The state gradient is
     /// a new tensor, or with <paramref name="overwriteG"/> (g is the caller's and no longer needed) a new
-    /// handle to g's memory written over.
+    /// handle to g's memory written over. <paramref name="previous"/>, if given, is the preceding connection's
+    /// write backward, which takes this state gradient: it runs on each range of tokens as soon as their
+    /// gradient is final.
     /// </summary>
-    public abstract (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, bool overwriteG);
+    public abstract (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, bool overwriteG,
+        StreamMixing.WriteBackwardPass? previous = null);
 
     /// <summary>Takes every tensor out of the current dispose scope, to live until backward.</summary>
     public FusedCoefficients Keep()

@@ -18,9 +18,13 @@ sealed class GraphCoefficients : FusedCoefficients
         this.graph = graph;
     }
 
-    /// <summary>Coefficients of <paramref name="x"/>; with <paramref name="withGraph"/> they can be differentiated later.</summary>
-    public static GraphCoefficients Of(Func<Tensor, Mixing> compute, Tensor x, bool withGraph)
+    /// <summary>
+    /// Coefficients of <paramref name="x"/>; with <paramref name="withGraph"/> they can be differentiated later.
+    /// <paramref name="write"/>, if given, makes x first (this code reads it whole).
+    /// </summary>
+    public static GraphCoefficients Of(Func<Tensor, Mixing> compute, Tensor x, bool withGraph, StreamMixing.WritePass? write = null)
     {
+        write?.Run();
         if (!withGraph)
         {
             using var _ = no_grad();
@@ -35,13 +39,15 @@ sealed class GraphCoefficients : FusedCoefficients
 
     static Tensor Values(Tensor t, Tensor x) => t.detach().to(x.dtype).contiguous();
 
-    public override (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, bool overwriteG)
+    public override (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, bool overwriteG,
+        StreamMixing.WriteBackwardPass? previous = null)
     {
         if (graph is null || leaf is null) throw new InvalidOperationException("these coefficients were computed without a graph.");
         var (gx, gPre, gRes) = StreamMixing.ReadBackward(x, Pre, Res, gu, g, overwriteG);
         using (enable_grad())
             autograd.backward([graph.Pre, graph.Post, graph.Res], [gPre.to(graph.Pre.dtype), gPost.to(graph.Post.dtype), gRes.to(graph.Res.dtype)]);
         if (leaf.grad is { } lg) gx.add_(lg);
+        previous?.Run(gx);   // after the graph's share: only then is gx final
         return (gx, []);
     }
 

@@ -35,16 +35,18 @@ static class HyperConnectionKernels
     /// <summary>
     /// Coefficients of <paramref name="x"/> <c>[N, n, d]</c>. <paramref name="parameters"/>: dynamic_alpha
     /// <c>[d, n + 1]</c>, dynamic_beta <c>[d]</c>, the LayerNorm's weight and bias <c>[d]</c>, static_alpha
-    /// <c>[n, n + 1]</c>, static_beta <c>[n]</c>, alpha_scale, beta_scale (scalars).
+    /// <c>[n, n + 1]</c>, static_beta <c>[n]</c>, alpha_scale, beta_scale (scalars). With <paramref name="write"/>, x
+    /// is that write's output, made here chunk by chunk.
     /// </summary>
-    public static Result Forward(Tensor x, IReadOnlyList<Tensor> parameters, bool useTanh, double epsilon, bool branchInput)
+    public static Result Forward(Tensor x, IReadOnlyList<Tensor> parameters, bool useTanh, double epsilon, bool branchInput,
+        StreamMixing.WritePass? write = null)
     {
         var (tokens, n, d) = (x.size(0), x.size(1), x.size(2));
         var result = new Result(empty([tokens, n], x.dtype), empty([tokens, n], x.dtype), empty([tokens, n, n], x.dtype),
             empty([tokens, n, n + 2], x.dtype), empty([tokens, n], x.dtype), empty([tokens, n], x.dtype),
             branchInput ? empty([tokens, d], x.dtype) : null);
-        if (x.dtype == ScalarType.Float32) Forward(x, new Weights<float>(parameters, useTanh, epsilon), result);
-        else Forward(x, new Weights<double>(parameters, useTanh, epsilon), result);
+        if (x.dtype == ScalarType.Float32) Forward(x, new Weights<float>(parameters, useTanh, epsilon), result, write);
+        else Forward(x, new Weights<double>(parameters, useTanh, epsilon), result, write);
         return result;
     }
 
@@ -54,23 +56,25 @@ static class HyperConnectionKernels
     /// <c>&lt;g_i, x_j&gt;</c>, is computed here):
     /// the whole state gradient <c>[N, n, d]</c> (mixing and coefficient shares; in g's memory with
     /// <paramref name="overwriteG"/>) and the gradients of the eight parameters, in <see cref="Forward"/>'s order.
+    /// <paramref name="previous"/> runs on each chunk of the state gradient once it is final.
     /// </summary>
     public static (Tensor Gx, Tensor[] Parameters) Backward(Tensor x, IReadOnlyList<Tensor> parameters, bool useTanh, Result saved,
-        Tensor g, Tensor gu, Tensor gPost, bool overwriteG = false)
+        Tensor g, Tensor gu, Tensor gPost, bool overwriteG = false, StreamMixing.WriteBackwardPass? previous = null)
     {
         var gx = StreamMixing.StateGradientBuffer(x, g, overwriteG);
         var grads = x.dtype == ScalarType.Float32
-            ? Backward(x, new Weights<float>(parameters, useTanh, 0), saved, g, gu, gPost, gx)
-            : Backward(x, new Weights<double>(parameters, useTanh, 0), saved, g, gu, gPost, gx);
+            ? Backward(x, new Weights<float>(parameters, useTanh, 0), saved, g, gu, gPost, gx, previous)
+            : Backward(x, new Weights<double>(parameters, useTanh, 0), saved, g, gu, gPost, gx, previous);
         return (gx, grads);
     }
 
-    static void Forward<T>(Tensor x, Weights<T> w, Result result) where T : unmanaged, IFloatingPointIeee754<T>
+    static void Forward<T>(Tensor x, Weights<T> w, Result result, StreamMixing.WritePass? write) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (n, d, width) = (w.N, w.D, w.Width);
         var inverseD = T.One / T.CreateChecked(d);
         CpuTensor.ParallelChunks(x.size(0), Chunk, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
         {
+            write?.Tokens(t0, t1);   // the chunk's state, made here and read from cache below
             ReadOnlySpan<T> xs = CpuTensor.Span<T>(x);
             Span<T> pre = CpuTensor.Span<T>(result.Pre), post = CpuTensor.Span<T>(result.Post), res = CpuTensor.Span<T>(result.Res);
             Span<T> projected = CpuTensor.Span<T>(result.Projected), mean = CpuTensor.Span<T>(result.Mean), rstd = CpuTensor.Span<T>(result.Rstd);
@@ -109,7 +113,7 @@ static class HyperConnectionKernels
         });
     }
 
-    static Tensor[] Backward<T>(Tensor x, Weights<T> w, Result saved, Tensor g, Tensor gu, Tensor gPost, Tensor gx)
+    static Tensor[] Backward<T>(Tensor x, Weights<T> w, Result saved, Tensor g, Tensor gu, Tensor gPost, Tensor gx, StreamMixing.WriteBackwardPass? previous)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (tokens, n, d, width) = ((int)x.size(0), w.N, w.D, w.Width);
@@ -165,6 +169,7 @@ static class HyperConnectionKernels
             // For the chunk's rows at once: gx_r += Σ_k e_rk γ⊙W_k, and the partial sums S_k += Σ_r e_rk (x_r − μ_r).
             VectorOps.AddProduct(gxs[(first * d)..], d, rows, e, width, 1, w.ScaledColumns, d, width, d);
             VectorOps.AddProduct(partial[..(width * d)], d, width, e, 1, width, centred, d, rows, d);
+            previous?.Tokens(gx, t0, t1);   // the chunk's gradient is final and still in cache
             ArrayPool<T>.Shared.Return(buffer);
         });
         var grads = w.Gradients(partials.AsSpan(0, chunks * layout.Size), chunks, layout);

@@ -40,9 +40,10 @@ static class ManifoldConnectionKernels
     /// Coefficients of <paramref name="v"/> <c>[N, n·d]</c> from the projection <paramref name="phi"/>
     /// <c>[n·d, n² + 2n]</c> and the six gate parameters: H_pre <c>[N, n]</c>, H_post <c>[N, n]</c>, H_res
     /// <c>[N, n, n]</c>, the normalised projection <c>[N, n² + 2n]</c>, the inverse RMS <c>[N]</c> and, if asked,
-    /// the branch input <c>[N, d]</c>.
+    /// the branch input <c>[N, d]</c>. With <paramref name="write"/>, v is that write's output, made here block by block.
     /// </summary>
-    public static Result Forward(Tensor v, Tensor phi, IReadOnlyList<Tensor> gates, int n, int iterations, double epsilon, bool branchInput)
+    public static Result Forward(Tensor v, Tensor phi, IReadOnlyList<Tensor> gates, int n, int iterations, double epsilon, bool branchInput,
+        StreamMixing.WritePass? write = null)
     {
         var tokens = v.size(0);
         var width = phi.size(1);
@@ -51,8 +52,8 @@ static class ManifoldConnectionKernels
         // φ with its columns padded to whole product tiles, zeros past the last (multiplied in, never read out).
         using var phiPadded = zeros([phi.size(0), PaddedWidth((int)width)], phi.dtype);
         phiPadded.narrow(1, 0, width).copy_(phi);
-        if (v.dtype == ScalarType.Float32) Forward<float>(v, phiPadded, gates, n, iterations, epsilon, result);
-        else Forward<double>(v, phiPadded, gates, n, iterations, epsilon, result);
+        if (v.dtype == ScalarType.Float32) Forward<float>(v, phiPadded, gates, n, iterations, epsilon, result, write);
+        else Forward<double>(v, phiPadded, gates, n, iterations, epsilon, result, write);
         return result;
     }
 
@@ -64,23 +65,24 @@ static class ManifoldConnectionKernels
     /// state <c>[N, n·d]</c>, of the branch input <paramref name="gu"/> <c>[N, d]</c> and of H_post (H_res's,
     /// <c>&lt;g_i, x_j&gt;</c>, is computed here): the state gradient <c>[N, n·d]</c> (in g's memory with
     /// <paramref name="overwriteG"/>), with the projection's share <c>g_raw·φᵀ</c>; φ's gradient
-    /// <c>vᵀ·g_raw</c> <c>[n·d, n² + 2n]</c>; and the six gate gradients.
+    /// <c>vᵀ·g_raw</c> <c>[n·d, n² + 2n]</c>; and the six gate gradients. <paramref name="previous"/> runs on each block
+    /// of the state gradient once it is final.
     /// </summary>
     public static (Tensor Gx, Tensor GPhi, Tensor[] GGates) Backward(Tensor v, Tensor phi, IReadOnlyList<Tensor> gates, int n, int iterations,
-        Result saved, Tensor g, Tensor gu, Tensor gPost, bool overwriteG = false)
+        Result saved, Tensor g, Tensor gu, Tensor gPost, bool overwriteG = false, StreamMixing.WriteBackwardPass? previous = null)
     {
         var gx = StreamMixing.StateGradientBuffer(v, g, overwriteG);
         var gPhi = empty_like(phi);
         using var phiRows = empty([phi.size(1), phi.size(0) + RowPadding], phi.dtype);   // φᵀ: row c is what g_raw[c] weighs
         phiRows.narrow(1, 0, phi.size(0)).copy_(phi.t());
         var gGates = v.dtype == ScalarType.Float32
-            ? Backward<float>(v, phiRows, gates, n, iterations, saved, g, gu, gPost, gx, gPhi)
-            : Backward<double>(v, phiRows, gates, n, iterations, saved, g, gu, gPost, gx, gPhi);
+            ? Backward<float>(v, phiRows, gates, n, iterations, saved, g, gu, gPost, gx, gPhi, previous)
+            : Backward<double>(v, phiRows, gates, n, iterations, saved, g, gu, gPost, gx, gPhi, previous);
         return (gx, gPhi, gGates);
     }
 
-    static void Forward<T>(Tensor v, Tensor phiPadded, IReadOnlyList<Tensor> gates, int n, int iterations, double epsilon, Result result)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    static void Forward<T>(Tensor v, Tensor phiPadded, IReadOnlyList<Tensor> gates, int n, int iterations, double epsilon, Result result,
+        StreamMixing.WritePass? write) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (size, width, padded) = ((int)v.size(1), ManifoldCoefficientKernels.Width(n), (int)phiPadded.size(1));
         var d = size / n;
@@ -88,6 +90,7 @@ static class ManifoldConnectionKernels
         CpuTensor.ParallelChunks(v.size(0), Block, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
         {
             var (a, count) = ((int)t0, (int)(t1 - t0));
+            write?.Tokens(t0, t1);   // the block's state, made here and read from cache below
             ReadOnlySpan<T> vs = CpuTensor.Span<T>(v).Slice(a * size, count * size);
             var projected = CpuTensor.Span<T>(result.Projected).Slice(a * width, count * width);
             var scale = CpuTensor.Span<T>(result.Scale).Slice(a, count);
@@ -113,7 +116,7 @@ static class ManifoldConnectionKernels
     }
 
     static Tensor[] Backward<T>(Tensor v, Tensor phiRows, IReadOnlyList<Tensor> gates, int n, int iterations, Result saved,
-        Tensor g, Tensor gu, Tensor gPost, Tensor gx, Tensor gPhi) where T : unmanaged, IFloatingPointIeee754<T>
+        Tensor g, Tensor gu, Tensor gPost, Tensor gx, Tensor gPhi, StreamMixing.WriteBackwardPass? previous) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (tokens, size, width) = ((int)v.size(0), (int)v.size(1), ManifoldCoefficientKernels.Width(n));
         var d = size / n;
@@ -162,6 +165,7 @@ static class ManifoldConnectionKernels
                 // φ's gradient (kept as rows c of φᵀ) += g_rawᵀ·v.
                 VectorOps.AddProduct(gxs[(a * size)..], size, count, gRaw, width, 1, phis, size + RowPadding, width, size);
                 VectorOps.AddProduct(partial, size, width, gRaw, 1, width, vs[(a * size)..], size, count, size);
+                previous?.Tokens(gx, a, a + count);   // the block's gradient is final and still in cache
             }
             ArrayPool<T>.Shared.Return(buffer);
         });

@@ -39,13 +39,7 @@ static class StreamMixing
     }
 
     /// <summary><c>out_i = Σ_j res_ij x_j + post_i · y</c>.</summary>
-    public static Tensor Write(Tensor x, Tensor res, Tensor post, Tensor y)
-    {
-        var output = empty_like(x);
-        if (x.dtype == ScalarType.Float32) Write<float>(x, res, post, y, output);
-        else Write<double>(x, res, post, y, output);
-        return output;
-    }
+    public static Tensor Write(Tensor x, Tensor res, Tensor post, Tensor y) => new WritePass(x, res, post, y).Run();
 
     /// <summary>
     /// What the branch's backward needs from <see cref="Write"/>'s backward: gpost and gy, from the output
@@ -55,10 +49,88 @@ static class StreamMixing
     /// </summary>
     public static (Tensor Gpost, Tensor Gy) WriteBackward(Tensor post, Tensor y, Tensor grad)
     {
-        var (gpost, gy) = (empty_like(post), empty_like(y));
-        if (grad.dtype == ScalarType.Float32) WriteBackward<float>(post, y, grad, gpost, gy);
-        else WriteBackward<double>(post, y, grad, gpost, gy);
-        return (gpost, gy);
+        var pass = new WriteBackwardPass(post, y);
+        pass.Run(grad);
+        return (pass.Gpost, pass.Gy);
+    }
+
+    /// <summary>
+    /// <see cref="Write"/> by token ranges, so that the pass that reads its output next (the next connection's
+    /// coefficients) can make each range of the new state while it is in cache instead of reading it back:
+    /// one pass over the state fewer per sub-layer.
+    /// </summary>
+    internal sealed class WritePass(Tensor x, Tensor res, Tensor post, Tensor y)
+    {
+        /// <summary>The new state, made range by range by <see cref="Tokens"/> (or whole by <see cref="Run"/>).</summary>
+        public Tensor Output { get; } = empty_like(x);
+
+        /// <summary>Writes tokens t0..t1−1 of <see cref="Output"/>.</summary>
+        public void Tokens(long t0, long t1)
+        {
+            if (x.dtype == ScalarType.Float32) Tokens<float>((int)t0, (int)t1);
+            else Tokens<double>((int)t0, (int)t1);
+        }
+
+        /// <summary>Writes all of <see cref="Output"/> and returns it.</summary>
+        public Tensor Run()
+        {
+            var (n, d) = Shape(x);
+            CpuTensor.ParallelChunks(x.numel() / (n * d), Chunk, Tokens);
+            return Output;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        void Tokens<T>(int t0, int t1) where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            var (n, d) = Shape(x);
+            ReadOnlySpan<T> xs = CpuTensor.Span<T>(x), rs = CpuTensor.Span<T>(res), ps = CpuTensor.Span<T>(post), ys = CpuTensor.Span<T>(y);
+            var os = CpuTensor.Span<T>(Output);
+            for (var t = t0; t < t1; t++)
+            {
+                ReadOnlySpan<T> yt = ys.Slice(t * d, d), xt = xs.Slice(t * n * d, n * d);
+                for (var i = 0; i < n; i++)
+                    VectorOps.WeightedRows(os.Slice((t * n + i) * d, d), yt, ps[t * n + i], xt, rs.Slice((t * n + i) * n, n));
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="WriteBackward"/> by token ranges, so that the pass that writes its input gradient (the next
+    /// connection's coefficient backward, which makes this write's output gradient) can run it on each range
+    /// while that range is in cache instead of reading the gradient back: one pass fewer per sub-layer.
+    /// </summary>
+    internal sealed class WriteBackwardPass(Tensor post, Tensor y)
+    {
+        /// <summary>H_post's gradient <c>&lt;g_i, y&gt;</c>.</summary>
+        public Tensor Gpost { get; } = empty_like(post);
+
+        /// <summary>The branch output's gradient <c>Σ_i post_i g_i</c>.</summary>
+        public Tensor Gy { get; } = empty_like(y);
+
+        /// <summary>Both gradients of tokens t0..t1−1 from the write's output gradient <paramref name="grad"/> (n·d values per token).</summary>
+        public void Tokens(Tensor grad, long t0, long t1)
+        {
+            if (grad.dtype == ScalarType.Float32) Tokens<float>(grad, (int)t0, (int)t1);
+            else Tokens<double>(grad, (int)t0, (int)t1);
+        }
+
+        /// <summary>Both gradients of every token.</summary>
+        public void Run(Tensor grad) => CpuTensor.ParallelChunks(y.numel() / y.size(-1), Chunk, (t0, t1) => Tokens(grad, t0, t1));
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        void Tokens<T>(Tensor grad, int t0, int t1) where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            // The gradient may come flattened ([N, n·d]); post and y give the shape.
+            var (n, d) = ((int)post.size(-1), (int)y.size(-1));
+            ReadOnlySpan<T> ps = CpuTensor.Span<T>(post), ys = CpuTensor.Span<T>(y), gs = CpuTensor.Span<T>(grad);
+            Span<T> gps = CpuTensor.Span<T>(Gpost), gys = CpuTensor.Span<T>(Gy);
+            for (var t = t0; t < t1; t++)
+            {
+                var gt = gs.Slice(t * n * d, n * d);
+                VectorOps.WeightedRows(gys.Slice(t * d, d), [], T.Zero, gt, ps.Slice(t * n, n));   // gy = Σ_i post_i g_i
+                VectorOps.Dots(ys.Slice(t * d, d), gt, d, gps.Slice(t * n, n));                    // gpost_i = <g_i, y>
+            }
+        }
     }
 
     /// <summary>
@@ -135,39 +207,6 @@ static class StreamMixing
                 StateGradientToken(gxs.Slice(t * n * d, n * d), gs.Slice(t * n * d, n * d), gut, ps.Slice(t * n, n), rs.Slice(t * n * n, n * n), [], T.Zero, n, d, scratch);
             }
             ArrayPool<T>.Shared.Return(scratch);
-        });
-    }
-
-    static void Write<T>(Tensor x, Tensor res, Tensor post, Tensor y, Tensor output) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var (n, d) = Shape(x);
-        CpuTensor.ParallelChunks(x.numel() / (n * d), Chunk, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
-        {
-            ReadOnlySpan<T> xs = CpuTensor.Span<T>(x), rs = CpuTensor.Span<T>(res), ps = CpuTensor.Span<T>(post), ys = CpuTensor.Span<T>(y);
-            var os = CpuTensor.Span<T>(output);
-            for (var t = (int)t0; t < t1; t++)
-            {
-                ReadOnlySpan<T> yt = ys.Slice(t * d, d), xt = xs.Slice(t * n * d, n * d);
-                for (var i = 0; i < n; i++)
-                    VectorOps.WeightedRows(os.Slice((t * n + i) * d, d), yt, ps[t * n + i], xt, rs.Slice((t * n + i) * n, n));
-            }
-        });
-    }
-
-    static void WriteBackward<T>(Tensor post, Tensor y, Tensor grad, Tensor gpost, Tensor gy)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var (n, d) = Shape(grad);
-        CpuTensor.ParallelChunks(grad.numel() / (n * d), Chunk, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
-        {
-            ReadOnlySpan<T> ps = CpuTensor.Span<T>(post), ys = CpuTensor.Span<T>(y), gs = CpuTensor.Span<T>(grad);
-            Span<T> gps = CpuTensor.Span<T>(gpost), gys = CpuTensor.Span<T>(gy);
-            for (var t = (int)t0; t < t1; t++)
-            {
-                var gt = gs.Slice(t * n * d, n * d);
-                VectorOps.WeightedRows(gys.Slice(t * d, d), [], T.Zero, gt, ps.Slice(t * n, n));   // gy = Σ_i post_i g_i
-                VectorOps.Dots(ys.Slice(t * d, d), gt, d, gps.Slice(t * n, n));                    // gpost_i = <g_i, y>
-            }
         });
     }
 }
