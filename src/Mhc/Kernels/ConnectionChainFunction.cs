@@ -54,7 +54,7 @@ sealed class ConnectionChainFunction : autograd.SingleTensorFunction<ConnectionC
             }
             else segment.Steps.Add(new Step(Keep(state), coefficients.Keep(), Keep(leaf), Keep(y)));
             state = write.Output;
-            coefficients = next!;
+            if (next is not null) coefficients = next;
         }
         ctx.save_data("segment", segment);
         return state;
