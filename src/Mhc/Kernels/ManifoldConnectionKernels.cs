@@ -29,12 +29,6 @@ static class ManifoldConnectionKernels
     // Rows of φ's gradient per work item when the partial sums are added.
     const int PhiRowsEach = 256;
 
-    // Tokens ahead whose state and gradient rows the backward requests into the second-level cache while it
-    // works on one: a token's first reads miss to memory, and the hardware prefetcher stops at every 4 KB page.
-    // Measured on a whole R1 chain: faster in 15 of 20 alternating pairs, by about 5% (median 14 ms of a 260 ms
-    // backward); 4 tokens no better, into the first-level cache no gain.
-    const int PrefetchTokens = 2;
-
     // Padding of φᵀ's rows (a cache line of floats): at n·d = 2048 they would be 8 KB apart, and the 24 rows a
     // product tile reads at once would all fall in the same first-level cache sets (measured: 10% slower).
     const int RowPadding = 16;
@@ -151,16 +145,8 @@ static class ManifoldConnectionKernels
                 var a = block * Block;
                 var count = Math.Min(Block, tokens - a);
                 for (var t = 0; t < count; t++)
-                {
-                    if (a + t + PrefetchTokens < tokens)
-                    {
-                        var ahead = (a + t + PrefetchTokens) * size;
-                        VectorOps.PrefetchToL2(gs.Slice(ahead, size));
-                        VectorOps.PrefetchToL2(vs.Slice(ahead, size));
-                    }
                     StreamMixing.MixingGradientsToken(gPre.Slice(t * n, n), gRes.Slice(t * n * n, n * n), gus.Slice((a + t) * d, d),
                         gs.Slice((a + t) * size, size), vs.Slice((a + t) * size, size), n, d);
-                }
                 ManifoldCoefficientKernels.BackwardBlock(Gates<T>.Of(gates), projected.Slice(a * width), pre.Slice(a * n), CpuTensor.Span<T>(saved.Post).Slice(a * n),
                     gPre, CpuTensor.Span<T>(gPost).Slice(a * n), gRes, gRaw, gatePartials.AsSpan(block * gateWidth, gateWidth), count, n, iterations);
                 for (var t = 0; t < count; t++)

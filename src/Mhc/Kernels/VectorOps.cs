@@ -2,7 +2,6 @@ using System.Runtime.CompilerServices;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace Mhc.Kernels;
 
@@ -15,21 +14,6 @@ static class VectorOps
 {
     /// <summary>Lanes of Vector&lt;T&gt;.</summary>
     public static nuint Width<T>() => (nuint)Vector<T>.Count;
-
-    /// <summary>
-    /// Asks for <paramref name="values"/> to be brought into the second-level cache ahead of their use (x86
-    /// <c>prefetcht1</c>, one per 64-byte line); elsewhere does nothing.
-    /// </summary>
-    public static unsafe void PrefetchToL2<T>(ReadOnlySpan<T> values) where T : unmanaged
-    {
-        if (!Sse.IsSupported) return;
-        fixed (T* start = values)
-        {
-            var bytes = (byte*)start;
-            var length = (nint)values.Length * sizeof(T);
-            for (nint offset = 0; offset < length; offset += 64) Sse.Prefetch1(bytes + offset);
-        }
-    }
 
     /// <summary>Σ a_k b_k.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
