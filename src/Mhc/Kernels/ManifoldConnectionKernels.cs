@@ -23,8 +23,9 @@ static class ManifoldConnectionKernels
     const int Block = 16;
 
     // Work items of the backward, whatever the thread count; each keeps a partial sum of φ's gradient
-    // (16 × 196 KB at R1).
-    const int MaxRanges = 16;
+    // (196 KB at R1, 393 KB at R2), cleared first and read again when they are added: 16 measured 5–10 ms per
+    // step slower than 8 or 4 (chain, same process), and 8 still balances two threads when one is held up.
+    const int MaxRanges = 8;
 
     // Rows of φ's gradient per work item when the partial sums are added.
     const int PhiRowsEach = 256;
