@@ -27,7 +27,7 @@ public class ChainBenchmarks
     {
         set_num_threads(2);
         manual_seed(0);
-        var config = Preset == "r2" ? BenchConfig.R2 : new BenchConfig();
+        var config = BenchConfig.Presets[Preset];
         var options = Kind == ConnectionKind.Residual ? ConnectionOptions.Residual : new ConnectionOptions { Kind = Kind };
         chain = Enumerable.Range(0, 2 * config.Layers).Select(k => Connection.Create(options, config.DModel, k, nn.Identity())).ToList();
         x = randn(config.Batch, config.Seq, options.Streams, config.DModel);

@@ -29,12 +29,9 @@ static class BenchCommand
         };
         command.SetAction(parse => CliErrors.Run(parse.GetValue(GlobalOptions.Verbose), () =>
         {
-            var basis = parse.GetValue(preset) switch
-            {
-                "r1" => new BenchConfig(),
-                "r2" => BenchConfig.R2,
-                var other => throw new ArgumentException($"--preset = '{other}' is unknown: allowed r1, r2."),
-            };
+            var name = parse.GetValue(preset)!;
+            if (!BenchConfig.Presets.TryGetValue(name, out var basis))
+                throw new ArgumentException($"--preset = '{name}' is unknown: allowed {string.Join(", ", BenchConfig.Presets.Keys)}.");
             var config = basis with
             {
                 DModel = parse.GetValue(dModel) ?? basis.DModel,

@@ -47,6 +47,9 @@ public sealed record BenchConfig
 
     /// <summary>The R2: d = 1024, 16 heads, batch 4.</summary>
     public static BenchConfig R2 { get; } = new() { DModel = 1024, Heads = 16, Batch = 4 };
+
+    /// <summary>The named shapes: r1 (the defaults) and r2.</summary>
+    public static IReadOnlyDictionary<string, BenchConfig> Presets { get; } = new Dictionary<string, BenchConfig> { ["r1"] = new(), ["r2"] = R2 };
 }
 
 /// <summary>One kind's figures.</summary>
