@@ -14,7 +14,7 @@ public class ComparisonTests
             GradNorm = 1 + i,
             StepMs = stepMs,
             ValLoss = evals.Where(e => e.Step == i + 1).Select(e => (double?)e.Val).FirstOrDefault(),
-            Diagnostics = i < gains.Length ? new Dictionary<string, double> { ["max_composite_forward_gain"] = gains[i], ["max_composite_backward_gain"] = gains[i] / 2, ["min_composite_column_sum"] = 1 / gains[i] } : null,
+            Diagnostics = i < gains.Length ? new DiagnosticsSummary { MaxCompositeForwardGain = gains[i], MaxCompositeBackwardGain = gains[i] / 2, MinCompositeColumnSum = 1 / gains[i] } : null,
         }).ToList();
         var summary = new TrainingSummary("dir", train.Length, 10, train.TakeLast(10).Average(), evals[^1].Val, null, null, 1000, 1);
         return new ComparedRun(kind, summary, records, null, 100);

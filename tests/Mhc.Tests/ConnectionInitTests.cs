@@ -55,14 +55,19 @@ public class ConnectionInitTests
                 }
     }
 
-    [Fact]
-    public void Manifold_init_matches_the_spec()
+    [Theory]
+    [InlineData(4, 0)]
+    [InlineData(4, 6)]
+    [InlineData(2, 3)]
+    public void Manifold_init_matches_the_spec(int n, int sublayer)
     {
-        const int n = 4;
-        using var connection = ConnectionFixture.Create(ConnectionKind.Manifold, n);
+        using var connection = ConnectionFixture.Create(ConnectionKind.Manifold, n, sublayer);
         using var x = ConnectionFixture.State(n);
         using var m = connection.Coefficients(x);
-        Assert.All(Reference.Values(m.Pre), p => Assert.Equal(1.0 / n, p, 1e-7));
+        // Sub-layer k reads mostly stream k mod n; the others share the rest, so H_pre sums to 1 (spec §5.1).
+        var pre = Reference.Values(m.Pre);
+        for (var i = 0; i < pre.Length; i++)
+            Assert.Equal(i % n == sublayer % n ? 0.9 : 0.1 / (n - 1), pre[i], 1e-7);
         Assert.All(Reference.Values(m.Post), p => Assert.Equal(1.0, p, 1e-12));
         // H_res leans to the identity without saturating: diagonal well above 1/n, off-diagonal > 0.
         var res = Reference.Matrix(Reference.Values(m.Res), 0, n);

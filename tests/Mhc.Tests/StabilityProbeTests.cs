@@ -55,7 +55,7 @@ public class StabilityProbeTests
             Assert.Equal(MinCol(composite), p.CompositeMinColumnSum, 1e-12);
             Assert.Null(p.Saturation);
         }
-        Assert.Equal(profile.Sublayers.Max(s => s.CompositeForwardGain), profile.Summary()["max_composite_forward_gain"]);
+        Assert.Equal(profile.Sublayers.Max(s => s.CompositeForwardGain), profile.Summary().MaxCompositeForwardGain);
     }
 
     [Fact]
@@ -67,11 +67,12 @@ public class StabilityProbeTests
         var states = new List<Tensor> { randn([1, 7, 4, d], ScalarType.Float64) };
         foreach (var c in connections) states.Add(c.call(states[^1]));
         var summary = StabilityProbe.Measure(connections, states).Summary();
-        Assert.Equal(1.0, summary["max_composite_forward_gain"], 1e-9);
-        Assert.Equal(1.0, summary["max_composite_backward_gain"], 1e-3);
-        Assert.Equal(0.25, summary["pre_min"], 1e-6);
-        Assert.Equal(0.0, summary["saturation"]);
-        Assert.InRange(summary["mean_state_cosine"], -1, 1);
+        Assert.Equal(1.0, summary.MaxCompositeForwardGain, 1e-9);
+        Assert.Equal(1.0, summary.MaxCompositeBackwardGain, 1e-3);
+        Assert.Equal(0.1 / 3, summary.PreMin, 1e-6);
+        Assert.Equal(0.9, summary.PreMax, 1e-6);
+        Assert.Equal(0.0, summary.Saturation);
+        Assert.InRange(summary.MeanStateCosine, -1, 1);
     }
 
     [Fact]

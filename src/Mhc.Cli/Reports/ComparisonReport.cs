@@ -35,12 +35,16 @@ static class ComparisonReport
             ("Composite gain against sub-layer index at the end of training (log scale)", "composite_gain.png"),
             ("Single-layer gain against sub-layer index at the end of training (log scale)", "single_gain.png"),
             ("Largest composite gain over training (log scale)", "gain_history.png"),
+            ("Stream diversity over training: 1 − mean pairwise cosine similarity of the n streams, mean over sub-layers (0 = identical streams)", "stream_diversity.png"),
+            ("Off-diagonal mass of the token-mean H_res over training, mean over sub-layers (0 = no mixing between streams)", "res_mixing.png"),
         };
         Plots.Loss(runs, Path.Combine(outDir, "loss.png"));
         Plots.GradNorm(runs, Path.Combine(outDir, "grad_norm.png"));
         Plots.CompositeGain(runs, Path.Combine(outDir, "composite_gain.png"));
         Plots.SingleGain(runs, Path.Combine(outDir, "single_gain.png"));
         Plots.GainHistory(runs, Path.Combine(outDir, "gain_history.png"));
+        Plots.StreamDiversity(runs, Path.Combine(outDir, "stream_diversity.png"));
+        Plots.ResMixing(runs, Path.Combine(outDir, "res_mixing.png"));
         if (figures.Any(f => f.FinalValAccuracy is not null))
         {
             Plots.Accuracy(runs, Path.Combine(outDir, "accuracy.png"));
@@ -95,11 +99,13 @@ static class ComparisonReport
         doc.Heading2("Beside the papers").Table(["measure", "this comparison", "papers report"], PaperRows(figures));
         doc.Heading2("Diagnostics at the end of training")
             .Table(["kind", "composite fwd gain (of mean)", "composite bwd gain (of mean)", "max single fwd gain", "max |row/col sum − 1| of H_res",
-                    "H_pre range", "H_post range", "Sinkhorn saturation", "adjacent-state cosine"],
+                    "H_pre range", "H_post range", "Sinkhorn saturation", "adjacent-state cosine", "stream diversity", "H_res off-diagonal mass"],
                 runs.Where(r => r.Profile is not null).Select(r => EndRow(r)))
             .Text("The token-mean convention (table above) averages per-token gains; \"of mean\" takes the gain of the token-mean matrix. " +
                   "Saturation = share of Sinkhorn input logits more than 8 below their row's maximum (mHC only). Adjacent-state cosine = mean cosine similarity " +
-                  "of the stream state before and after each sub-layer (the HC paper's representation-collapse measure; near 1 means layers change little).");
+                  "of the stream state before and after each sub-layer (the HC paper's representation-collapse measure; near 1 means layers change little). " +
+                  "Stream diversity = 1 − the mean pairwise cosine similarity of the n streams entering a sub-layer, mean over sub-layers (0 = the streams are " +
+                  "identical copies, and H_res has nothing to mix). Off-diagonal mass = mean over rows of Σ_(j≠i) of the token-mean H_res.");
         doc.Heading2("Charts");
         foreach (var (caption, file) in charts) doc.Figure(caption, file);
         doc.Heading2("Reproduce").Text("Command:").CodeBlock("sh", command).Text("Resolved configuration (each kind's folder holds its own config.json):")
@@ -183,6 +189,7 @@ static class ComparisonReport
             run.Kind, F(s.Max(d => d.CompositeForwardGainOfMean), 3), F(s.Max(d => d.CompositeBackwardGainOfMean), 3), F(s.Max(d => d.ForwardGain), 3),
             F(s.Max(d => d.DoublyStochasticError), 4), $"{s.Min(d => d.PreMin):F3} … {s.Max(d => d.PreMax):F3}",
             $"{s.Min(d => d.PostMin):F3} … {s.Max(d => d.PostMax):F3}", double.IsNaN(saturation) ? "–" : $"{saturation:P1}", F(s.Average(d => d.StateCosine), 3),
+            F(s.Average(d => d.StreamDiversity), 4), F(s.Average(d => d.ResOffDiagonalMass), 4),
         ];
     }
 

@@ -93,13 +93,38 @@ static class Plots
         var plotted = new List<double>();
         foreach (var run in runs)
         {
-            var m = run.Metrics.Where(r => r.Diagnostics is not null && r.Diagnostics.ContainsKey("max_composite_forward_gain")).ToList();
+            var m = run.Metrics.Where(r => r.Diagnostics is not null).ToList();
             if (m.Count == 0) continue;
             var xs = m.Select(r => (double)r.Step).ToArray();
-            plotted.AddRange(AddLog(plot, xs, m.Select(r => r.Diagnostics!["max_composite_forward_gain"]).ToArray(), run.Kind, $"{run.Kind} forward", dashed: false));
-            plotted.AddRange(AddLog(plot, xs, m.Select(r => r.Diagnostics!["max_composite_backward_gain"]).ToArray(), run.Kind, $"{run.Kind} backward", dashed: true));
+            plotted.AddRange(AddLog(plot, xs, m.Select(r => r.Diagnostics!.MaxCompositeForwardGain).ToArray(), run.Kind, $"{run.Kind} forward", dashed: false));
+            plotted.AddRange(AddLog(plot, xs, m.Select(r => r.Diagnostics!.MaxCompositeBackwardGain).ToArray(), run.Kind, $"{run.Kind} backward", dashed: true));
         }
         LogAxis(plot, plotted);
+        Save(plot, path);
+    }
+
+    /// <summary>Stream diversity (mean over sub-layers) against the training step, for the multi-stream kinds.</summary>
+    public static void StreamDiversity(IReadOnlyList<ComparedRun> runs, string path) =>
+        MultiStreamHistory(runs, path, "Stream diversity during training", "1 − mean pairwise cosine of the streams (mean over sub-layers)",
+            d => d.MeanStreamDiversity);
+
+    /// <summary>Off-diagonal mass of the token-mean H_res (mean over sub-layers) against the training step, for the multi-stream kinds.</summary>
+    public static void ResMixing(IReadOnlyList<ComparedRun> runs, string path) =>
+        MultiStreamHistory(runs, path, "How much H_res mixes the streams during training", "off-diagonal mass of H_res (mean over sub-layers)",
+            d => d.MeanResOffDiagonalMass);
+
+    static void MultiStreamHistory(IReadOnlyList<ComparedRun> runs, string path, string title, string y, Func<DiagnosticsSummary, double> value)
+    {
+        var plot = NewPlot(title, "step", y);
+        foreach (var run in runs)
+        {
+            var m = run.Metrics.Where(r => r.Diagnostics is { } d && d.Sublayers.Any(s => s.ResMean.Length > 1)).ToList();
+            if (m.Count == 0) continue;
+            var s = plot.Add.Scatter(m.Select(r => (double)r.Step).ToArray(), m.Select(r => value(r.Diagnostics!)).ToArray(), ColorOf(run.Kind));
+            s.LineWidth = 2;
+            s.MarkerSize = 0;
+            s.LegendText = run.Kind;
+        }
         Save(plot, path);
     }
 

@@ -18,8 +18,15 @@ public sealed class ManifoldHyperConnection : Connection
     /// <summary>ε of the RMS normalisation of the flattened state.</summary>
     public const double RmsEpsilon = 1e-6;
 
-    /// <summary>Off-diagonal initial logit of H_res: identity-leaning but far from saturation (spec §5).</summary>
+    /// <summary>Off-diagonal initial logit of H_res: identity-leaning but far from saturation (spec §5.1).</summary>
     public const double ResOffDiagonalInit = -4.0;
+
+    /// <summary>
+    /// Initial H_pre of the stream sub-layer k reads (k mod n); the other streams share the rest, so H_pre sums to 1
+    /// and the branch input is the embedding's copy exactly. Reading the streams unequally breaks their permutation
+    /// symmetry, without which they would stay identical for ever (spec §5.1).
+    /// </summary>
+    public const double PreInitRead = 0.9;
 
     readonly Parameter phi;
     readonly Parameter alpha_pre;
@@ -30,9 +37,9 @@ public sealed class ManifoldHyperConnection : Connection
     readonly Parameter bias_res;
 
     /// <summary>
-    /// Builds mHC with the spec's initialisation: <c>phi = 0</c>, gates <see cref="ConnectionOptions.GateInit"/>,
-    /// <c>b_pre = -ln(n - 1)</c> (H_pre = 1/n), <c>b_post = 0</c> (H_post = 1), <c>b_res</c> diagonal 0 and
-    /// off-diagonal <see cref="ResOffDiagonalInit"/>.
+    /// Builds mHC with the spec's initialisation (§5.1): <c>phi = 0</c>, gates <see cref="ConnectionOptions.GateInit"/>,
+    /// <c>b_pre</c> such that H_pre = <see cref="PreInitRead"/> on stream k mod n and the rest shared by the others,
+    /// <c>b_post = 0</c> (H_post = 1), <c>b_res</c> diagonal 0 and off-diagonal <see cref="ResOffDiagonalInit"/>.
     /// </summary>
     /// <param name="options">Options with Kind Manifold.</param>
     /// <param name="dModel">Model width d.</param>
@@ -47,7 +54,13 @@ public sealed class ManifoldHyperConnection : Connection
         alpha_pre = new Parameter(tensor(gate));
         alpha_post = new Parameter(tensor(gate));
         alpha_res = new Parameter(tensor(gate));
-        bias_pre = new Parameter(full(n, (float)-Math.Log(n - 1)));
+        // Sub-layer k reads mostly stream k mod n: the streams are read unequally, so they can separate (spec §5.1).
+        var others = (1 - PreInitRead) / (n - 1);
+        using (no_grad())
+        {
+            bias_pre = new Parameter(full(n, (float)Logit(others)));
+            bias_pre[sublayerIndex % n] = tensor((float)Logit(PreInitRead));
+        }
         bias_post = new Parameter(zeros(n));
         using (var offDiagonal = 1 - eye(n))
             bias_res = new Parameter(offDiagonal * (float)ResOffDiagonalInit);
@@ -120,6 +133,8 @@ public sealed class ManifoldHyperConnection : Connection
         var res = projected.narrow(-1, 2 * n, n * n).reshape(projected.size(0), projected.size(1), n, n);
         return (alpha_res * res + bias_res).MoveToOuterDisposeScope();
     }
+
+    static double Logit(double p) => Math.Log(p / (1 - p));
 
     static ConnectionOptions RequireKind(ConnectionOptions options)
     {

@@ -87,8 +87,8 @@ public static class Comparison
             var m = run.Metrics;
             var (spike, spikeStep) = LargestSpike(m);
             var diagnostics = m.Where(r => r.Diagnostics is not null).Select(r => r.Diagnostics!).ToList();
-            double Extreme(string key, bool max, double fallback) =>
-                diagnostics.Where(d => d.ContainsKey(key)).Select(d => d[key]).DefaultIfEmpty(fallback).Aggregate(max ? Math.Max : Math.Min);
+            double Extreme(Func<DiagnosticsSummary, double> value, bool max) =>
+                diagnostics.Select(value).DefaultIfEmpty(double.NaN).Aggregate(max ? Math.Max : Math.Min);
             var steps = StepsToReach(m, target);
             return new KindFigures
             {
@@ -101,9 +101,9 @@ public static class Comparison
                 MaxLossSpike = spike,
                 MaxLossSpikeStep = spikeStep,
                 MaxGradNorm = m.Count > 0 ? m.Max(r => r.GradNorm) : double.NaN,
-                MaxCompositeForwardGain = Extreme("max_composite_forward_gain", max: true, double.NaN),
-                MaxCompositeBackwardGain = Extreme("max_composite_backward_gain", max: true, double.NaN),
-                MinCompositeColumnSum = Extreme("min_composite_column_sum", max: false, double.NaN),
+                MaxCompositeForwardGain = Extreme(d => d.MaxCompositeForwardGain, max: true),
+                MaxCompositeBackwardGain = Extreme(d => d.MaxCompositeBackwardGain, max: true),
+                MinCompositeColumnSum = Extreme(d => d.MinCompositeColumnSum, max: false),
                 ConvergenceSpeedup = steps is null || baselineSteps is null ? null : (double)baselineSteps / steps.Value,
                 TokensPerS = run.Summary.TokensPerS,
                 StepTimeRatioToResidual = residual is null ? null : MedianStepMs(m) / MedianStepMs(residual.Metrics),

@@ -28,41 +28,52 @@ namespace Mhc.Diagnostics;
 /// <param name="PostMax">Largest H_post entry.</param>
 /// <param name="Saturation">mHC: share of Sinkhorn input logits more than <see cref="StabilityProbe.SaturationGap"/> below their row's maximum; null otherwise.</param>
 /// <param name="StateCosine">Mean over tokens of the cosine similarity of the stream state before and after this sub-layer (HC paper's collapse measure).</param>
+/// <param name="StreamDiversity">
+/// How different the n streams entering this sub-layer are: mean over tokens of 1 − the mean pairwise cosine similarity of the
+/// streams (0 = identical streams, as the replicated embedding entering sub-layer 0; 0 for one stream).
+/// </param>
+/// <param name="PreMean">Token-mean H_pre <c>[n]</c>.</param>
+/// <param name="PostMean">Token-mean H_post <c>[n]</c>.</param>
+/// <param name="ResMean">Token-mean H_res <c>[n][n]</c>, row i = output stream i.</param>
+/// <param name="ResOffDiagonalMass">Mean over rows of Σ_(j≠i) of the token-mean H_res: how much each stream takes from the others (0 = no mixing).</param>
 public sealed record SublayerDiagnostics(
     int Index,
     double ForwardGain, double BackwardGain, double ForwardGainOfMean, double BackwardGainOfMean,
     double CompositeForwardGain, double CompositeBackwardGain, double CompositeForwardGainOfMean, double CompositeBackwardGainOfMean,
     double CompositeMinColumnSum, double DoublyStochasticError,
     double PreMin, double PreMax, double PostMin, double PostMax,
-    double? Saturation, double StateCosine);
+    double? Saturation, double StateCosine,
+    double StreamDiversity, double[] PreMean, double[] PostMean, double[][] ResMean, double ResOffDiagonalMass);
 
 /// <summary>The diagnostics of every sub-layer of a model on the probe sequence.</summary>
 /// <param name="Sublayers">One entry per sub-layer, in order.</param>
 public sealed record StabilityProfile(IReadOnlyList<SublayerDiagnostics> Sublayers)
 {
-    /// <summary>The scalars logged into <c>metrics.jsonl</c> (key <c>diagnostics</c>): extremes over sub-layers.</summary>
-    public IReadOnlyDictionary<string, double> Summary()
+    /// <summary>What is logged into <c>metrics.jsonl</c> (key <c>diagnostics</c>): extremes over sub-layers and a short trace per sub-layer.</summary>
+    public DiagnosticsSummary Summary()
     {
         var s = Sublayers;
-        var summary = new Dictionary<string, double>
-        {
-            ["max_forward_gain"] = s.Max(d => d.ForwardGain),
-            ["max_backward_gain"] = s.Max(d => d.BackwardGain),
-            ["max_composite_forward_gain"] = s.Max(d => d.CompositeForwardGain),
-            ["max_composite_backward_gain"] = s.Max(d => d.CompositeBackwardGain),
-            ["max_composite_forward_gain_of_mean"] = s.Max(d => d.CompositeForwardGainOfMean),
-            ["max_composite_backward_gain_of_mean"] = s.Max(d => d.CompositeBackwardGainOfMean),
-            ["min_composite_column_sum"] = s.Min(d => d.CompositeMinColumnSum),
-            ["max_ds_error"] = s.Max(d => d.DoublyStochasticError),
-            ["pre_min"] = s.Min(d => d.PreMin),
-            ["pre_max"] = s.Max(d => d.PreMax),
-            ["post_min"] = s.Min(d => d.PostMin),
-            ["post_max"] = s.Max(d => d.PostMax),
-            ["mean_state_cosine"] = s.Average(d => d.StateCosine),
-        };
         var saturated = s.Where(d => d.Saturation is not null).ToList();
-        if (saturated.Count > 0) summary["saturation"] = saturated.Average(d => d.Saturation!.Value);
-        return summary;
+        return new DiagnosticsSummary
+        {
+            MaxForwardGain = s.Max(d => d.ForwardGain),
+            MaxBackwardGain = s.Max(d => d.BackwardGain),
+            MaxCompositeForwardGain = s.Max(d => d.CompositeForwardGain),
+            MaxCompositeBackwardGain = s.Max(d => d.CompositeBackwardGain),
+            MaxCompositeForwardGainOfMean = s.Max(d => d.CompositeForwardGainOfMean),
+            MaxCompositeBackwardGainOfMean = s.Max(d => d.CompositeBackwardGainOfMean),
+            MinCompositeColumnSum = s.Min(d => d.CompositeMinColumnSum),
+            MaxDsError = s.Max(d => d.DoublyStochasticError),
+            PreMin = s.Min(d => d.PreMin),
+            PreMax = s.Max(d => d.PreMax),
+            PostMin = s.Min(d => d.PostMin),
+            PostMax = s.Max(d => d.PostMax),
+            MeanStateCosine = s.Average(d => d.StateCosine),
+            Saturation = saturated.Count > 0 ? saturated.Average(d => d.Saturation!.Value) : null,
+            MeanStreamDiversity = s.Average(d => d.StreamDiversity),
+            MeanResOffDiagonalMass = s.Average(d => d.ResOffDiagonalMass),
+            Sublayers = s.Select(d => new SublayerTrace(d.Index, d.StreamDiversity, d.ResOffDiagonalMass, d.ResMean)).ToList(),
+        };
     }
 
     /// <summary>File name of the latest full profile inside a run directory.</summary>
@@ -139,6 +150,7 @@ public static class StabilityProbe
                 var gap = logits.amax([-1], keepdim: true) - logits;
                 saturation = (gap > SaturationGap).to(ScalarType.Float64).mean().ToDouble();
             }
+            var resMean = Rows(meanR);
             result.Add(new SublayerDiagnostics(
                 k,
                 Gain.Forward(r).mean().ToDouble(), Gain.Backward(r).mean().ToDouble(),
@@ -150,9 +162,41 @@ public static class StabilityProbe
                 mixings[k].Pre.min().ToDouble(), mixings[k].Pre.max().ToDouble(),
                 mixings[k].Post.min().ToDouble(), mixings[k].Post.max().ToDouble(),
                 saturation,
-                Cosine(states[k], states[k + 1])));
+                Cosine(states[k], states[k + 1]),
+                StreamDiversity(states[k]),
+                TokenMean(mixings[k].Pre), TokenMean(mixings[k].Post),
+                resMean,
+                resMean.Select((row, i) => row.Where((_, j) => j != i).Sum()).Average()));
         }
         return new StabilityProfile(result);
+    }
+
+    /// <summary>
+    /// Mean over tokens of 1 − the mean pairwise cosine similarity of the n streams of <paramref name="x"/> <c>[B, T, n, d]</c>;
+    /// 0 for one stream.
+    /// </summary>
+    /// <param name="x">A stream state.</param>
+    public static double StreamDiversity(Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        var n = (int)x.size(-2);
+        if (n < 2) return 0;
+        using var scope = NewDisposeScope();
+        var unit = nn.functional.normalize(x.to(ScalarType.Float64).flatten(0, 1), p: 2, dim: -1);   // [tokens, n, d]
+        var cosines = unit.matmul(unit.transpose(-1, -2));                                           // [tokens, n, n]
+        // Off-diagonal entries of each token's Gram matrix: the diagonal is n ones.
+        var meanPairwise = (cosines.sum([-1, -2]) - n) / (n * (n - 1));
+        return (1 - meanPairwise).mean().ToDouble();
+    }
+
+    static double[] TokenMean(Tensor coefficients) =>
+        coefficients.to(ScalarType.Float64).flatten(0, -2).mean([0]).data<double>().ToArray();
+
+    static double[][] Rows(Tensor matrix)
+    {
+        var n = (int)matrix.size(0);
+        var values = matrix.contiguous().data<double>().ToArray();
+        return Enumerable.Range(0, n).Select(i => values[(i * n)..((i + 1) * n)]).ToArray();
     }
 
     /// <summary>Mean over tokens of cos(vec(a_t), vec(b_t)), where vec flattens the streams.</summary>
@@ -168,7 +212,7 @@ public static class StabilityProbe
     /// <c>&lt;run&gt;/diagnostics.json</c> and returns the summary for the metrics line.
     /// </summary>
     /// <param name="runDirectory">Run directory.</param>
-    public static Func<ITrainingTask, long, IReadOnlyDictionary<string, double>?> Hook(string runDirectory) => (task, _) =>
+    public static Func<ITrainingTask, long, DiagnosticsSummary?> Hook(string runDirectory) => (task, _) =>
     {
         if (task.Connections.Count == 0) return null;
         var profile = Measure(task);

@@ -37,7 +37,7 @@ public sealed record MetricsRecord
     public bool? Skipped { get; init; }
 
     /// <summary>Stability diagnostics of this step, when measured (see <c>--diagnostics-every</c>).</summary>
-    public IReadOnlyDictionary<string, double>? Diagnostics { get; init; }
+    public Diagnostics.DiagnosticsSummary? Diagnostics { get; init; }
 
     /// <summary>snake_case keys, null values left out.</summary>
     public static JsonSerializerOptions Json { get; } = new()

@@ -68,7 +68,7 @@ public sealed class Trainer
     /// Measures stability diagnostics of the task after a step (on evaluation steps and every
     /// <see cref="TrainingOptions.DiagnosticsEvery"/> steps); the values go into that step's metrics line.
     /// </summary>
-    public Func<ITrainingTask, long, IReadOnlyDictionary<string, double>?>? Diagnose { get; init; }
+    public Func<ITrainingTask, long, DiagnosticsSummary?>? Diagnose { get; init; }
 
     /// <summary>Runs (or, with <paramref name="resume"/>, continues) training to the configured step count.</summary>
     /// <param name="resume">Continue from the newest intact checkpoint of the run directory.</param>
