@@ -1,6 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using Mhc.Connections;
-using Mhc.Diagnostics;
+using Mhc.Cli.Benchmarks;
 using static TorchSharp.torch;
 
 namespace Mhc.Bench;

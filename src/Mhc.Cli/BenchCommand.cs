@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Mhc.Cli.Benchmarks;
 using Mhc.Diagnostics;
 
 namespace Mhc.Cli;

@@ -24,12 +24,14 @@ static class CliErrors
         }
     }
 
+    // The library's messages name config keys; the tool adds the options that do the same.
     static (int Code, string Message) Classify(Exception e) => e switch
     {
+        RunExistsException => (ExitCodes.InvalidArguments, $"{e.Message} (--resume continues it; --out chooses another directory)"),
         ArgumentException a => (ExitCodes.InvalidArguments, WithoutParameterSuffix(a)),
-        NonFiniteException => (ExitCodes.NumericalFault, e.Message),
+        NonFiniteException => (ExitCodes.NumericalFault, $"{e.Message} (options: --lr, --skip-nonfinite)"),
         CheckpointException => (ExitCodes.CheckpointError, e.Message),
-        RunDirectoryInUseException => (ExitCodes.RunDirectoryInUse, e.Message),
+        RunDirectoryInUseException => (ExitCodes.RunDirectoryInUse, $"{e.Message} (--out chooses another directory)"),
         InvalidDataException or FileNotFoundException or DirectoryNotFoundException => (ExitCodes.DataError, e.Message),
         IOException or UnauthorizedAccessException => (ExitCodes.WriteFailed, e.Message),
         OperationCanceledException => (ExitCodes.Cancelled, "cancelled."),

@@ -66,7 +66,7 @@ static class CompareCommand
             return (kind.ToName(), (long)config.Training.Steps, (Func<Action<Trainer>, ComparedRun>)(attach =>
             {
                 ProcessMemory.ResetPeak();
-                var trainer = new Trainer(kindConfig, runDir, () => prepared.Create(kindConfig)) { Diagnose = StabilityProbe.Hook(runDir) };
+                var trainer = new Trainer(kindConfig, runDir, () => prepared.Create(kindConfig)) { Diagnose = TrainingDiagnostics.Hook(runDir) };
                 attach(trainer);
                 TrainingSummary summary;
                 string? failure = null;

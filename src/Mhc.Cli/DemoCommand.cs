@@ -47,7 +47,7 @@ static class DemoCommand
         using var _ = no_grad();
         if (noise > 0)
             foreach (var block in blocks)
-                foreach (var connection in new[] { block.Attention!, block.Mlp! })
+                foreach (var connection in new[] { block.Attention, block.Mlp })
                     foreach (var (name, p) in connection.named_parameters())
                         if (!name.StartsWith("branch.", StringComparison.Ordinal)) p.add_(randn_like(p) * noise);
 
@@ -55,7 +55,7 @@ static class DemoCommand
         var x = Streams.Expand(randn(2, 16, d), n);
         AnsiConsole.MarkupLine($"[bold]mHC, n = {n}, d = {d}, {2 * blockCount} sub-layers[/]: coefficients as applied, token means over a [[2, 16]] batch.");
         var applied = new List<Tensor>();
-        foreach (var (connection, branch) in blocks.SelectMany(b => new[] { (b.Attention!, "attention"), (b.Mlp!, "mlp") }))
+        foreach (var (connection, branch) in blocks.SelectMany(b => new[] { (b.Attention, "attention"), (b.Mlp, "mlp") }))
         {
             using var m = connection.Coefficients(x);
             var pre = m.Pre.mean([0, 1]).data<float>().ToArray();

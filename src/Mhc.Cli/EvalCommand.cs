@@ -40,7 +40,7 @@ static class EvalCommand
             using var task = prepared.Create(config);
             loaded.LoadModel(task.Model);
             var evaluation = task.Evaluate(batches);
-            Console.WriteLine($"checkpoint: {loaded.Directory} (step {loaded.State.Step}), {TrainCommand.Describe(config)}");
+            Console.WriteLine($"checkpoint: {loaded.Directory} (step {loaded.State.Step}), {RunDescription.Model(config)}");
             Console.WriteLine(evaluation.Accuracy is { } accuracy
                 ? string.Create(CultureInfo.InvariantCulture, $"validation loss {evaluation.Loss:F4}, top-1 accuracy {accuracy:P2} ({batches * config.Training.BatchSize} images)")
                 : string.Create(CultureInfo.InvariantCulture, $"validation loss {evaluation.Loss:F4} nats/token, perplexity {Math.Exp(evaluation.Loss):F2} ({batches * config.Training.BatchSize} windows of {config.Model.SeqLen} tokens)"));

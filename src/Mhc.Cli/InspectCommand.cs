@@ -24,7 +24,7 @@ static class InspectCommand
             var prepared = TrainingTasks.Prepare(config, TrainCommand.CacheBeside(loaded.RunDirectory));
             using var task = prepared.Create(config);
             loaded.LoadModel(task.Model);
-            var profile = StabilityProbe.Measure(task);
+            var profile = TrainingDiagnostics.Measure(task);
             var kind = config.Connection.Kind.ToName();
             if (parse.GetValue(json))
             {
@@ -40,7 +40,7 @@ static class InspectCommand
                 }, Json));
                 return ExitCodes.Success;
             }
-            Console.WriteLine($"{loaded.Directory}: {TrainCommand.Describe(config)}, step {loaded.State.Step}; probe = the first validation {(config.Task == RunConfig.Vision ? "image" : "sequence")}");
+            Console.WriteLine($"{loaded.Directory}: {RunDescription.Model(config)}, step {loaded.State.Step}; probe = the first validation {(config.Task == RunConfig.Vision ? "image" : "sequence")}");
             Console.WriteLine($"{"k",3} {"branch",-9} {"H_pre min…max",15} {"H_post min…max",15} {"gain fwd",9} {"gain bwd",9} {"comp fwd",9} {"comp bwd",9} {"comp min col",12} {"DS error",9} {"saturated",9} {"cos",6}");
             foreach (var d in profile.Sublayers)
                 Console.WriteLine($"{d.Index,3} {(d.Index % 2 == 0 ? "attention" : "mlp"),-9} {$"{d.PreMin:F3}…{d.PreMax:F3}",15} {$"{d.PostMin:F3}…{d.PostMax:F3}",15} " +

@@ -1,1 +1,6 @@
-return Mhc.Cli.CliApp.Run(args);
+namespace Mhc.Cli;
+
+static class Program
+{
+    static int Main(string[] args) => CliApp.Run(args);
+}

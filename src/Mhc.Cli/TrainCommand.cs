@@ -50,7 +50,7 @@ static class TrainCommand
         [
             (label, config.Training.Steps, attach =>
             {
-                var trainer = new Trainer(config, outDir, () => prepared.Create(config)) { Diagnose = StabilityProbe.Hook(outDir) };
+                var trainer = new Trainer(config, outDir, () => prepared.Create(config)) { Diagnose = TrainingDiagnostics.Hook(outDir) };
                 attach(trainer);
                 return trainer.Run(resume, cancellation);
             }),
@@ -76,7 +76,7 @@ static class TrainCommand
         var rows = new List<(string, string)>
         {
             ("run", s.RunDirectory),
-            ("model", $"{Describe(config)}, {s.Parameters / 1e6:F2}M parameters"),
+            ("model", $"{RunDescription.Model(config)}, {s.Parameters / 1e6:F2}M parameters"),
             ("steps", s.Steps.ToString(CultureInfo.InvariantCulture)),
             ("final train loss", string.Create(CultureInfo.InvariantCulture, $"{s.FinalTrainLoss:F4} (mean of the last 10 steps)")),
             ("final val loss", config.Task == RunConfig.Vision
@@ -88,15 +88,6 @@ static class TrainCommand
         rows.Add(("throughput", string.Create(CultureInfo.InvariantCulture, $"{s.TokensPerS:N0} tokens/s")));
         rows.Add(("time", TrainingDisplay.Duration(s.ElapsedS)));
         foreach (var (key, value) in rows) Console.WriteLine($"{key,-18}{value}");
-    }
-
-    /// <summary>One line describing the model of a config.</summary>
-    public static string Describe(RunConfig config)
-    {
-        var c = config.Connection;
-        return config.Task == RunConfig.Vision
-            ? $"ViT {c.Kind.ToName()} (n = {c.Streams}), {config.Vit.Layers} blocks, d = {config.Vit.DModel}, {config.Vit.ImageSize}×{config.Vit.ImageSize} images in {config.Vit.PatchSize}×{config.Vit.PatchSize} patches"
-            : $"GPT {c.Kind.ToName()} (n = {c.Streams}), {config.Model.Layers} blocks, d = {config.Model.DModel}, context {config.Model.SeqLen}";
     }
 
     /// <summary>First Ctrl+C stops after the current step (and checkpoints it); a second one exits at once.</summary>

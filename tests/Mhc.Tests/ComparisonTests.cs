@@ -1,3 +1,4 @@
+using Mhc.Cli.Reports;
 using Mhc.Diagnostics;
 using Mhc.Training;
 

@@ -69,9 +69,9 @@ public class FusedKernelTests
         List<double[]> fused;
         using (no_grad())
         {
-            var f = ManifoldConnectionKernels.Forward(v, phi, gates, n, iterations, 1e-6, branchInput: true);
-            var (gx, gPhi, gGates) = ManifoldConnectionKernels.Backward(v, phi, gates, n, iterations, f, g, gu, gPost);
-            fused = new[] { f.Pre, f.Post, f.Res, f.BranchInput!, gx, gPhi }.Concat(gGates).Select(Reference.Values).ToList();
+            var f = ManifoldConnectionKernels.Forward(v, Manifold(phi, gates), n, iterations, 1e-6, branchInput: true);
+            var (gx, gradients) = ManifoldConnectionKernels.Backward(v, Manifold(phi, gates), n, iterations, f, g, gu, gPost);
+            fused = new[] { f.Pre, f.Post, f.Res, f.BranchInput!, gx }.Concat(gradients.All).Select(Reference.Values).ToList();
         }
 
         // The formulas of spec §5 one op at a time; H_res·x's gradients (to x and to H_res) are part of the backward.
@@ -109,9 +109,10 @@ public class FusedKernelTests
         List<double[]> fused;
         using (no_grad())
         {
-            var f = HyperConnectionKernels.Forward(x, parameters, useTanh, 1e-5, branchInput: true);
-            var (gx, grads) = HyperConnectionKernels.Backward(x, parameters, useTanh, f, g, gu, gPost);
-            fused = new[] { f.Pre, f.Post, f.Res, f.BranchInput!, gx }.Concat(grads).Select(Reference.Values).ToList();
+            var typed = Hyper(parameters);
+            var f = HyperConnectionKernels.Forward(x, typed, useTanh, 1e-5, branchInput: true);
+            var (gx, grads) = HyperConnectionKernels.Backward(x, typed, useTanh, f, g, gu, gPost);
+            fused = new[] { f.Pre, f.Post, f.Res, f.BranchInput!, gx }.Concat(grads.All).Select(Reference.Values).ToList();
         }
 
         // Spec §4 one op at a time: per-stream LayerNorm, projections, tanh, gates; Res = Arᵀ.
@@ -137,24 +138,22 @@ public class FusedKernelTests
         using var _ = no_grad();
         const int n = 4, d = 8;
         var v = zeros(0, n * d, dtype: ScalarType.Float64);
-        var gates = new[] { tensor(0.7), tensor(-1.3), tensor(0.9), zeros(n, dtype: ScalarType.Float64), zeros(n, dtype: ScalarType.Float64), zeros([n, n], ScalarType.Float64) };
         var phi = ones([n * d, n * n + 2 * n], ScalarType.Float64);
-        var f = ManifoldConnectionKernels.Forward(v, phi, gates, n, 20, 1e-6, branchInput: true);
-        var (gx, gPhi, gGates) = ManifoldConnectionKernels.Backward(v, phi, gates, n, 20, f, zeros_like(v), zeros(0, d, dtype: ScalarType.Float64), zeros(0, n, dtype: ScalarType.Float64));
+        var manifold = new ManifoldParameters(phi, tensor(0.7), tensor(-1.3), tensor(0.9), zeros(n, dtype: ScalarType.Float64), zeros(n, dtype: ScalarType.Float64),
+            zeros([n, n], ScalarType.Float64));
+        var f = ManifoldConnectionKernels.Forward(v, manifold, n, 20, 1e-6, branchInput: true);
+        var (gx, gradients) = ManifoldConnectionKernels.Backward(v, manifold, n, 20, f, zeros_like(v), zeros(0, d, dtype: ScalarType.Float64), zeros(0, n, dtype: ScalarType.Float64));
         Assert.Equal(0, gx.numel());
-        Assert.Equal(phi.shape, gPhi.shape);
-        Assert.All(gGates.Append(gPhi).SelectMany(Reference.Values), value => Assert.Equal(0.0, value));
+        Assert.Equal(phi.shape, gradients.Phi.shape);
+        Assert.All(gradients.All.SelectMany(Reference.Values), value => Assert.Equal(0.0, value));
 
         var x = zeros([0, n, d], ScalarType.Float64);
-        var hyper = new[]
-        {
-            ones([d, n + 1], ScalarType.Float64), ones([d], ScalarType.Float64), ones([d], ScalarType.Float64), ones([d], ScalarType.Float64),
-            ones([n, n + 1], ScalarType.Float64), ones([n], ScalarType.Float64), tensor(0.7), tensor(-1.3),
-        };
+        var hyper = new HyperParameters(ones([d, n + 1], ScalarType.Float64), ones([d], ScalarType.Float64), ones([d], ScalarType.Float64),
+            ones([d], ScalarType.Float64), ones([n, n + 1], ScalarType.Float64), ones([n], ScalarType.Float64), tensor(0.7), tensor(-1.3));
         var h = HyperConnectionKernels.Forward(x, hyper, useTanh: true, 1e-5, branchInput: true);
         var (hx, grads) = HyperConnectionKernels.Backward(x, hyper, useTanh: true, h, zeros_like(x), zeros(0, d, dtype: ScalarType.Float64), zeros(0, n, dtype: ScalarType.Float64));
         Assert.Equal(0, hx.numel());
-        Assert.All(grads.SelectMany(Reference.Values), value => Assert.Equal(0.0, value));
+        Assert.All(grads.All.SelectMany(Reference.Values), value => Assert.Equal(0.0, value));
     }
 
     [Fact]
@@ -169,19 +168,19 @@ public class FusedKernelTests
         var gates = new[] { tensor(0.7), tensor(-1.3), tensor(0.9), randn(n, dtype: ScalarType.Float64), randn(n, dtype: ScalarType.Float64), randn([n, n], ScalarType.Float64) };
         var v = x.view(tokens, n * d);
         var phi = randn([n * d, n * n + 2 * n], ScalarType.Float64) * 0.1;
-        var f = ManifoldConnectionKernels.Forward(v, phi, gates, n, 20, 1e-6, branchInput: false);
-        var hyper = new[]
-        {
+        var f = ManifoldConnectionKernels.Forward(v, Manifold(phi, gates), n, 20, 1e-6, branchInput: false);
+        var hyper = Hyper(
+        [
             randn([d, n + 1], ScalarType.Float64), randn([d], ScalarType.Float64), randn([d], ScalarType.Float64), randn([d], ScalarType.Float64),
             randn([n, n + 1], ScalarType.Float64), randn([n], ScalarType.Float64), tensor(0.7), tensor(-1.3),
-        };
+        ]);
         var h = HyperConnectionKernels.Forward(x, hyper, useTanh: true, 1e-5, branchInput: false);
         // Each kernel's state gradient and the gradients it reads off g (H_res's) before writing over it.
         var kernels = new Func<Tensor, bool, Tensor[]>[]
         {
             (grad, overwrite) => StreamMixing.ReadBackward(x, f.Pre, f.Res.view(tokens, n, n), gu, grad, overwrite) is var (gx, gpre, gres) ? [gx, gpre, gres] : [],
-            (grad, overwrite) => HyperConnectionKernels.Backward(x, hyper, useTanh: true, h, grad, gu, gPost, overwrite) is var (gx, grads) ? [gx, .. grads] : [],
-            (grad, overwrite) => ManifoldConnectionKernels.Backward(v, phi, gates, n, 20, f, grad.view(tokens, n * d), gu, gPost, overwrite) is var (gx, gPhi, gGates) ? [gx, gPhi, .. gGates] : [],
+            (grad, overwrite) => HyperConnectionKernels.Backward(x, hyper, useTanh: true, h, grad, gu, gPost, overwrite) is var (gx, grads) ? [gx, .. grads.All] : [],
+            (grad, overwrite) => ManifoldConnectionKernels.Backward(v, Manifold(phi, gates), n, 20, f, grad.view(tokens, n * d), gu, gPost, overwrite) is var (gx, gradients) ? [gx, .. gradients.All] : [],
         };
         foreach (var kernel in kernels)
         {
@@ -211,19 +210,19 @@ public class FusedKernelTests
                 var x = randn(4, 300, n, 64);
                 var v = x.view(1200, n * 64);
                 var phi = randn(n * 64, n * n + 2 * n) * 0.05f;
-                var f = ManifoldConnectionKernels.Forward(v, phi, parameters, n, 20, 1e-6, branchInput: true);
+                var f = ManifoldConnectionKernels.Forward(v, Manifold(phi, parameters), n, 20, 1e-6, branchInput: true);
                 var (pre, post, res) = (f.Pre.view(4, 300, n), f.Post.view(4, 300, n), f.Res.view(4, 300, n, n));
                 var y = randn(4, 300, 64);
                 var g = randn_like(x);
                 var (gpost, gy) = StreamMixing.WriteBackward(post, y, g);
                 var (gx, gpre, gres) = StreamMixing.ReadBackward(x, pre, res, randn_like(y), g);
-                var (gv, gPhi, gGates) = ManifoldConnectionKernels.Backward(v, phi, parameters, n, 20, f, g.view(v.shape), randn(1200, 64), gpost.view(1200, n));
-                var hyperParameters = new[] { randn(64, n + 1), randn(64), randn(64), randn(64), randn(n, n + 1), randn(n), tensor(0.5f), tensor(0.5f) };
+                var (gv, gradients) = ManifoldConnectionKernels.Backward(v, Manifold(phi, parameters), n, 20, f, g.view(v.shape), randn(1200, 64), gpost.view(1200, n));
+                var hyperParameters = Hyper([randn(64, n + 1), randn(64), randn(64), randn(64), randn(n, n + 1), randn(n), tensor(0.5f), tensor(0.5f)]);
                 var h = HyperConnectionKernels.Forward(x.view(1200, n, 64), hyperParameters, useTanh: true, 1e-5, branchInput: true);
                 var (hx, hyperGrads) = HyperConnectionKernels.Backward(x.view(1200, n, 64), hyperParameters, useTanh: true, h, g.view(1200, n, 64),
                     randn(1200, 64), gpost.view(1200, n));
-                return new[] { f.Pre, f.Post, f.Res, f.BranchInput!, gv, gPhi, gx, gres, gpost, gy, gpre, StreamMixing.Write(x, res, post, y), StreamMixing.Read(x, pre) }
-                    .Concat(gGates).Concat([h.Pre, h.Post, h.Res, h.BranchInput!, hx]).Concat(hyperGrads).SelectMany(Reference.Values).ToArray();
+                return new[] { f.Pre, f.Post, f.Res, f.BranchInput!, gv, gx, gres, gpost, gy, gpre, StreamMixing.Write(x, res, post, y), StreamMixing.Read(x, pre) }
+                    .Concat(gradients.All).Concat([h.Pre, h.Post, h.Res, h.BranchInput!, hx]).Concat(hyperGrads.All).SelectMany(Reference.Values).ToArray();
             }
             Assert.Equal(Run(1), Run(2));
         }
@@ -232,6 +231,12 @@ public class FusedKernelTests
             set_num_threads(before);
         }
     }
+
+    /// <summary>mHC's kernel parameters from φ and the six gates in the order α_pre, α_post, α_res, b_pre, b_post, b_res.</summary>
+    static ManifoldParameters Manifold(Tensor phi, Tensor[] gates) => new(phi, gates[0], gates[1], gates[2], gates[3], gates[4], gates[5]);
+
+    /// <summary>Dynamic HC's kernel parameters in the record's order.</summary>
+    static HyperParameters Hyper(Tensor[] p) => new(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]);
 
     static void AssertClose(double[] expected, double[] actual, string what)
     {

@@ -1,3 +1,4 @@
+using Mhc.IO;
 using Mhc.Connections;
 using Mhc.Data;
 using Mhc.Diagnostics;
@@ -100,7 +101,7 @@ public class ReliabilityTests(ITestOutputHelper output)
         var config = Config(2000) with { Training = Config(2000).Training with { CheckpointEvery = 500, EvalEvery = 250, DiagnosticsEvery = 100, LogEvery = 10 } };
         var corpus = Corpus;
         var samples = new List<(long Step, long Bytes)>();
-        var trainer = new Trainer(config, run.Path, () => new LanguageModelTask(config, corpus)) { Diagnose = StabilityProbe.Hook(run.Path) };
+        var trainer = new Trainer(config, run.Path, () => new LanguageModelTask(config, corpus)) { Diagnose = TrainingDiagnostics.Hook(run.Path) };
         trainer.Progress += p => { if (p.Step % 100 == 0) samples.Add((p.Step, ProcessMemory.Resident())); };
         trainer.Run(resume: false);
         var afterWarmUp = samples.First(s => s.Step == 300).Bytes;

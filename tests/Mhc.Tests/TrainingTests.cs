@@ -84,8 +84,8 @@ public class TrainingTests
         var config = TinyConfig(ConnectionKind.Manifold, 3);
         var corpus = TinyCorpus(16);
         new Trainer(config, run.Path, () => new LanguageModelTask(config, corpus)).Run(resume: false);
-        var again = Assert.Throws<ArgumentException>(() => new Trainer(config, run.Path, () => new LanguageModelTask(config, corpus)).Run(resume: false));
-        Assert.Contains("already holds a run (checkpoint at step 3): pass --resume", again.Message, StringComparison.Ordinal);
+        var again = Assert.Throws<RunExistsException>(() => new Trainer(config, run.Path, () => new LanguageModelTask(config, corpus)).Run(resume: false));
+        Assert.Contains("already holds a run (checkpoint at step 3): resume it", again.Message, StringComparison.Ordinal);
         var other = config with { Model = config.Model with { Connection = new ConnectionOptions { Kind = ConnectionKind.HyperDynamic } } };
         var mismatch = Assert.Throws<CheckpointException>(() => new Trainer(other, run.Path, () => new LanguageModelTask(other, corpus)).Run(resume: true));
         Assert.Contains("model.connection.kind: \"mhc\" stored vs \"hc\" requested", mismatch.Message, StringComparison.Ordinal);

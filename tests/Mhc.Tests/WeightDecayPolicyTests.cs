@@ -12,7 +12,10 @@ public class WeightDecayPolicyTests
     public void Only_weight_matrices_are_decayed(Connections.ConnectionKind kind)
     {
         using var model = new Gpt(new GptConfig { DModel = 16, Heads = 2, Layers = 1, SeqLen = 8, VocabSize = 32, Connection = new() { Kind = kind } });
-        var decayed = model.named_parameters().Where(p => WeightDecayPolicy.IsDecayed(p.name, p.parameter)).Select(p => p.name).ToHashSet();
+        var (decayedParameters, notDecayed) = WeightDecayPolicy.Split(model);
+        var names = model.named_parameters().ToDictionary(p => (object)p.parameter, p => p.name, ReferenceEqualityComparer.Instance);
+        var decayed = decayedParameters.Select(p => names[p]).ToHashSet();
+        Assert.Equal(names.Count, decayedParameters.Count + notDecayed.Count);
         var expected = new HashSet<string>
         {
             "token_embedding.weight",
@@ -23,10 +26,9 @@ public class WeightDecayPolicyTests
             expected.Add(kind == Connections.ConnectionKind.Manifold ? $"blocks.0.{conn}.phi" : $"blocks.0.{conn}.dynamic_alpha");
         Assert.Equal(expected.Order(), decayed.Order());
         // The spec's exclusions are present and not decayed.
-        var names = model.named_parameters().Select(p => p.name).ToList();
         var excluded = kind == Connections.ConnectionKind.Manifold
             ? new[] { "blocks.0.attn_conn.bias_res", "blocks.0.attn_conn.alpha_res", "blocks.0.attn_conn.branch.norm.weight" }
             : new[] { "blocks.0.attn_conn.static_alpha", "blocks.0.attn_conn.static_beta", "blocks.0.attn_conn.alpha_scale" };
-        Assert.All(excluded, e => Assert.Contains(e, names));
+        Assert.All(excluded, e => Assert.Contains(e, names.Values));
     }
 }

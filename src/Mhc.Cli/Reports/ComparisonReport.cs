@@ -1,3 +1,4 @@
+using Mhc.IO;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Mhc.Diagnostics;
@@ -83,7 +84,7 @@ static class ComparisonReport
         var layers = vision ? config.Vit.Layers : config.Model.Layers;
         var doc = new ReportDocument()
             .Heading1($"mHC.NET comparison: {string.Join(" vs ", runs.Select(r => r.Kind))}")
-            .Text($"Data: {DataDescription(config)}. Model: {TrainCommand.Describe(config)} ({2 * layers} sub-layers); n = {config.Connection.Streams} " +
+            .Text($"Data: {DataDescription(config)}. Model: {RunDescription.Model(config)} ({2 * layers} sub-layers); n = {config.Connection.Streams} " +
                   $"streams for the multi-stream kinds. Training: {t.Steps} steps of {t.BatchSize * t.GradAccumulation} {(vision ? "images" : "sequences")} " +
                   $"({tokens:N0} tokens per kind), AdamW ({t.Beta1}, {t.Beta2}), peak learning rate {t.LearningRate:G3} ({t.Schedule}), weight decay {t.WeightDecay}, " +
                   $"gradient clipping {(t.GradClip > 0 ? t.GradClip.ToString("G3") : "off")}, seed {t.Seed}, {Environment.ProcessorCount} CPU cores. " +

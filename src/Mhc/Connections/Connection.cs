@@ -37,6 +37,13 @@ public abstract class Connection : nn.Module<Tensor, Tensor>
         register_module("branch", branch);
     }
 
+    /// <summary>
+    /// This connection's own parameters that must not get weight decay although they are matrices (mHC's <c>bias_res</c>,
+    /// HC's static matrices: decaying them pulls the mixing toward zero instead of the identity). Gates and vectors
+    /// are listed too, so the list says everything the scheme exempts.
+    /// </summary>
+    public virtual IReadOnlyList<Tensor> ParametersWithoutWeightDecay => [];
+
     /// <summary>The options this connection was built with.</summary>
     public ConnectionOptions Options { get; }
 
@@ -129,15 +136,15 @@ public abstract class Connection : nn.Module<Tensor, Tensor>
     /// parameters are CPU tensors in float32 or float64. Otherwise the reference path runs (same math).
     /// </summary>
     /// <param name="x">Stream state.</param>
-    internal virtual bool CanFuse(Tensor x) => UseKernels([x, .. FusedParameters]);
+    internal virtual bool CanFuse(Tensor x) => UseKernels([x, .. KernelParameters]);
 
-    /// <summary>Parameters whose gradients <see cref="Kernels.FusedCoefficients.Backward"/> returns (the rest get theirs through autograd).</summary>
-    internal virtual IReadOnlyList<Tensor> FusedParameters => [];
+    /// <summary>The parameters the fused kernels read, whose device and type decide whether they can run.</summary>
+    internal virtual IReadOnlyList<Tensor> KernelParameters => [];
 
     /// <summary>The coefficients for the fused path; by default the ordinary coefficient code on a leaf copy of the state.</summary>
     /// <param name="x">Contiguous stream state.</param>
     /// <param name="withGraph">Whether a backward will follow.</param>
-    /// <param name="withBranchInput">Whether the branch input will be taken (<see cref="Kernels.FusedCoefficients.TakeBranchInput"/>), so a kernel that reads the state anyway can compute it.</param>
+    /// <param name="withBranchInput">Whether the branch input will be taken (<see cref="Connections.FusedCoefficients.TakeBranchInput"/>), so a kernel that reads the state anyway can compute it.</param>
     /// <param name="write">If given, x is this write's output, not made yet: the coefficient pass makes each range of tokens before it reads them.</param>
     internal virtual FusedCoefficients FusedCoefficients(Tensor x, bool withGraph, bool withBranchInput, StreamMixing.WritePass? write = null) =>
         GraphCoefficients.Of(ComputeCoefficients, x, withGraph, write);

@@ -61,37 +61,45 @@ public sealed class HyperConnection : Connection
     public bool IsDynamic => norm is not null;
 
     /// <inheritdoc/>
-    internal override IReadOnlyList<Tensor> FusedParameters => norm is null ? []
-        : [dynamic_alpha!, dynamic_beta!, norm.weight!, norm.bias!, static_alpha, static_beta, alpha_scale!, beta_scale!];
+    /// <remarks>The static matrices and the gates: the HC paper applies no weight decay to the static parts.</remarks>
+    public override IReadOnlyList<Tensor> ParametersWithoutWeightDecay =>
+        alpha_scale is null ? [static_alpha, static_beta] : [static_alpha, static_beta, alpha_scale, beta_scale!];
+
+    // Dynamic HC's parameters as its kernels read them; static HC has no kernel of its own.
+    HyperParameters? Kernel => norm is null ? null
+        : new(dynamic_alpha!, dynamic_beta!, norm.weight!, norm.bias!, static_alpha, static_beta, alpha_scale!, beta_scale!);
+
+    /// <inheritdoc/>
+    internal override IReadOnlyList<Tensor> KernelParameters => Kernel?.All ?? [];
 
     /// <inheritdoc/>
     internal override FusedCoefficients FusedCoefficients(Tensor x, bool withGraph, bool withBranchInput, StreamMixing.WritePass? write = null)
     {
         // Static coefficients do not depend on the state: the ordinary code on a leaf copy is already cheap.
-        if (norm is null) return base.FusedCoefficients(x, withGraph, withBranchInput, write);
+        if (Kernel is not { } kernel) return base.FusedCoefficients(x, withGraph, withBranchInput, write);
         using var _ = no_grad();
         var (b, t, n) = (x.size(0), x.size(1), Streams);
-        var f = HyperConnectionKernels.Forward(x.view(b * t, n, DModel), FusedParameters, Options.UseTanh, LayerNormEpsilon, withBranchInput, write);
+        var f = HyperConnectionKernels.Forward(x.view(b * t, n, DModel), kernel, Options.UseTanh, LayerNormEpsilon, withBranchInput, write);
         return new DynamicCoefficients(this, f with
         {
             Pre = f.Pre.view(b, t, n), Post = f.Post.view(b, t, n), Res = f.Res.view(b, t, n, n), BranchInput = f.BranchInput?.view(b, t, DModel),
-        });
+        }, kernel);
     }
 
     /// <summary>Dynamic HC's fused coefficients; the backward is one pass of <see cref="HyperConnectionKernels"/>.</summary>
-    sealed class DynamicCoefficients(HyperConnection owner, HyperConnectionKernels.Result saved)
+    sealed class DynamicCoefficients(HyperConnection owner, HyperConnectionKernels.Result saved, HyperParameters parameters)
         : FusedCoefficients(saved.Pre, saved.Post, saved.Res, saved.BranchInput)
     {
         protected override IEnumerable<Tensor> Owned() => base.Owned().Concat([saved.Projected, saved.Mean, saved.Rstd]);
 
-        public override (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, bool overwriteG,
-            StreamMixing.WriteBackwardPass? previous = null)
+        public override (Tensor Gx, IReadOnlyList<(Tensor Parameter, Tensor Gradient)> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost,
+            bool overwriteG, StreamMixing.WriteBackwardPass? previous = null)
         {
             using var _ = no_grad();
             var (tokens, n) = (x.size(0) * x.size(1), owner.Streams);
-            var (gx, grads) = HyperConnectionKernels.Backward(x.view(tokens, n, owner.DModel), owner.FusedParameters, owner.Options.UseTanh, saved,
+            var (gx, gradients) = HyperConnectionKernels.Backward(x.view(tokens, n, owner.DModel), parameters, owner.Options.UseTanh, saved,
                 g.contiguous().view(tokens, n, owner.DModel), gu.contiguous(), gPost.contiguous(), overwriteG, previous);
-            return (gx.view(x.shape), grads);
+            return (gx.view(x.shape), parameters.All.Zip(gradients.All).ToList());
         }
     }
 

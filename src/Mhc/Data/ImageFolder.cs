@@ -7,7 +7,7 @@ namespace Mhc.Data;
 /// JPEG files. Images are decoded with SkiaSharp, converted to RGB and resized to a square. The split is
 /// deterministic: within each class (files in ordinal order) every k-th image is held out for validation.
 /// </summary>
-public static class ImageFolder
+static class ImageFolder
 {
     static readonly string[] Extensions = [".png", ".jpg", ".jpeg"];
 

@@ -9,7 +9,7 @@ namespace Mhc.Data;
 /// = 8 classes. Telling it needs recognising each object's texture in its own patches, then relating
 /// their positions and sizes across the image.
 /// </summary>
-public static class ProceduralImages
+static class ProceduralImages
 {
     /// <summary>Class names, index = label.</summary>
     public static IReadOnlyList<string> ClassNames { get; } =

@@ -4,7 +4,7 @@ namespace Mhc.Data;
 /// A tiny deterministic random generator (SplitMix64). Batches are drawn from a generator seeded by
 /// (seed, step), so a resumed run sees exactly the batches an uninterrupted one would, with no state to save.
 /// </summary>
-public struct SplitMix64
+struct SplitMix64
 {
     ulong state;
 

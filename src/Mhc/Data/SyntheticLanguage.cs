@@ -11,7 +11,7 @@ namespace Mhc.Data;
 /// random choice whose probability the generator knows. The generator records −ln p of each emitted
 /// character given the document so far, which is the loss of the true distribution.
 /// </summary>
-public static class SyntheticLanguage
+static class SyntheticLanguage
 {
     /// <summary>Probability that the next item is a query (when a key is bound and an unused key remains).</summary>
     public const double QueryProbability = 0.35;

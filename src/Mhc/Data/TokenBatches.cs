@@ -7,7 +7,7 @@ namespace Mhc.Data;
 /// target = the last seq_len. Training windows are a pure function of (seed, step, micro-batch); validation
 /// windows are fixed. Aligned corpora (<see cref="TokenCorpus.DocumentLength"/>) use whole documents.
 /// </summary>
-public sealed class TokenBatches
+sealed class TokenBatches
 {
     readonly TokenCorpus corpus;
     readonly int window;

@@ -7,7 +7,7 @@ namespace Mhc.Diagnostics;
 /// the peak of one phase (a training step of one model) is measured inside a longer-running process.
 /// Elsewhere only the lifetime peak is available and <see cref="CanMeasurePhases"/> is false.
 /// </summary>
-public static class ProcessMemory
+static class ProcessMemory
 {
     /// <summary>Whether <see cref="ResetPeak"/> works here (Linux).</summary>
     public static bool CanMeasurePhases { get; } = OperatingSystem.IsLinux() && File.Exists("/proc/self/clear_refs");

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Mhc.Connections;
-using Mhc.Training;
+using Mhc.IO;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -100,25 +100,6 @@ public static class StabilityProbe
     /// <summary>A Sinkhorn logit this far below its row's maximum weighs less than e^−8 ≈ 3·10⁻⁴: effectively frozen.</summary>
     public const double SaturationGap = 8.0;
 
-    /// <summary>Measures the task's model in eval mode on its probe sequence.</summary>
-    /// <param name="task">A training task.</param>
-    public static StabilityProfile Measure(ITrainingTask task)
-    {
-        ArgumentNullException.ThrowIfNull(task);
-        var wasTraining = task.Model.training;
-        task.Model.eval();
-        try
-        {
-            using var _ = no_grad();
-            using var scope = NewDisposeScope();
-            return Measure(task.Connections, task.ProbeStates());
-        }
-        finally
-        {
-            if (wasTraining) task.Model.train();
-        }
-    }
-
     /// <summary>Measures <paramref name="connections"/> given the state entering each of them and the final state.</summary>
     /// <param name="connections">Sub-layers 0..L−1.</param>
     /// <param name="states">L + 1 stream states <c>[1, T, n, d]</c>: entering sub-layer k, then the output of the last.</param>
@@ -206,17 +187,4 @@ public static class StabilityProbe
         var fb = b.to(ScalarType.Float64).flatten(2);
         return nn.functional.cosine_similarity(fa, fb, dim: -1).mean().ToDouble();
     }
-
-    /// <summary>
-    /// A <see cref="Trainer.Diagnose"/> hook: measures the task, writes the full profile to
-    /// <c>&lt;run&gt;/diagnostics.json</c> and returns the summary for the metrics line.
-    /// </summary>
-    /// <param name="runDirectory">Run directory.</param>
-    public static Func<ITrainingTask, long, DiagnosticsSummary?> Hook(string runDirectory) => (task, _) =>
-    {
-        if (task.Connections.Count == 0) return null;
-        var profile = Measure(task);
-        profile.Save(Path.Combine(runDirectory, StabilityProfile.FileName));
-        return profile.Summary();
-    };
 }

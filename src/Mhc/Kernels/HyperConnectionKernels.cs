@@ -33,12 +33,10 @@ static class HyperConnectionKernels
     public sealed record Result(Tensor Pre, Tensor Post, Tensor Res, Tensor Projected, Tensor Mean, Tensor Rstd, Tensor? BranchInput);
 
     /// <summary>
-    /// Coefficients of <paramref name="x"/> <c>[N, n, d]</c>. <paramref name="parameters"/>: dynamic_alpha
-    /// <c>[d, n + 1]</c>, dynamic_beta <c>[d]</c>, the LayerNorm's weight and bias <c>[d]</c>, static_alpha
-    /// <c>[n, n + 1]</c>, static_beta <c>[n]</c>, alpha_scale, beta_scale (scalars). With <paramref name="write"/>, x
+    /// Coefficients of <paramref name="x"/> <c>[N, n, d]</c> from dynamic HC's parameters. With <paramref name="write"/>, x
     /// is that write's output, made here chunk by chunk.
     /// </summary>
-    public static Result Forward(Tensor x, IReadOnlyList<Tensor> parameters, bool useTanh, double epsilon, bool branchInput,
+    public static Result Forward(Tensor x, HyperParameters parameters, bool useTanh, double epsilon, bool branchInput,
         StreamMixing.WritePass? write = null)
     {
         var (tokens, n, d) = (x.size(0), x.size(1), x.size(2));
@@ -55,10 +53,10 @@ static class HyperConnectionKernels
     /// state <c>[N, n, d]</c>, of the branch input <paramref name="gu"/> <c>[N, d]</c> and of H_post (H_res's,
     /// <c>&lt;g_i, x_j&gt;</c>, is computed here):
     /// the whole state gradient <c>[N, n, d]</c> (mixing and coefficient shares; in g's memory with
-    /// <paramref name="overwriteG"/>) and the gradients of the eight parameters, in <see cref="Forward"/>'s order.
+    /// <paramref name="overwriteG"/>) and the gradient of every parameter.
     /// <paramref name="previous"/> runs on each chunk of the state gradient once it is final.
     /// </summary>
-    public static (Tensor Gx, Tensor[] Parameters) Backward(Tensor x, IReadOnlyList<Tensor> parameters, bool useTanh, Result saved,
+    public static (Tensor Gx, HyperParameters Gradients) Backward(Tensor x, HyperParameters parameters, bool useTanh, Result saved,
         Tensor g, Tensor gu, Tensor gPost, bool overwriteG = false, StreamMixing.WriteBackwardPass? previous = null)
     {
         var gx = StreamMixing.StateGradientBuffer(x, g, overwriteG);
@@ -113,7 +111,7 @@ static class HyperConnectionKernels
         });
     }
 
-    static Tensor[] Backward<T>(Tensor x, Weights<T> w, Result saved, Tensor g, Tensor gu, Tensor gPost, Tensor gx, StreamMixing.WriteBackwardPass? previous)
+    static HyperParameters Backward<T>(Tensor x, Weights<T> w, Result saved, Tensor g, Tensor gu, Tensor gPost, Tensor gx, StreamMixing.WriteBackwardPass? previous)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (tokens, n, d, width) = ((int)x.size(0), w.N, w.D, w.Width);
@@ -220,11 +218,11 @@ static class HyperConnectionKernels
     {
         readonly T[] columns, scaled, gamma, bias, staticAlpha, staticBeta;
 
-        public Weights(IReadOnlyList<Tensor> parameters, bool useTanh, double epsilon)
+        public Weights(HyperParameters parameters, bool useTanh, double epsilon)
         {
-            ReadOnlySpan<T> alpha = CpuTensor.Span<T>(parameters[0]), beta = CpuTensor.Span<T>(parameters[1]);
-            ReadOnlySpan<T> gamma = CpuTensor.Span<T>(parameters[2]), bias = CpuTensor.Span<T>(parameters[3]);
-            N = (int)parameters[4].size(0);
+            ReadOnlySpan<T> alpha = CpuTensor.Span<T>(parameters.DynamicAlpha), beta = CpuTensor.Span<T>(parameters.DynamicBeta);
+            ReadOnlySpan<T> gamma = CpuTensor.Span<T>(parameters.NormWeight), bias = CpuTensor.Span<T>(parameters.NormBias);
+            N = (int)parameters.StaticAlpha.size(0);
             D = gamma.Length;
             Width = N + 2;
             (columns, scaled, Shift, ScaledMean) = (new T[Width * D], new T[Width * D], new T[Width], new T[Width]);
@@ -238,8 +236,8 @@ static class HyperConnectionKernels
                 ScaledMean[k] = VectorOps.Sum<T>(scaledColumn) / T.CreateChecked(D);
             }
             (this.gamma, this.bias) = (gamma.ToArray(), bias.ToArray());
-            (staticAlpha, staticBeta) = (CpuTensor.Span<T>(parameters[4]).ToArray(), CpuTensor.Span<T>(parameters[5]).ToArray());
-            (AlphaScale, BetaScale) = (CpuTensor.Span<T>(parameters[6])[0], CpuTensor.Span<T>(parameters[7])[0]);
+            (staticAlpha, staticBeta) = (CpuTensor.Span<T>(parameters.StaticAlpha).ToArray(), CpuTensor.Span<T>(parameters.StaticBeta).ToArray());
+            (AlphaScale, BetaScale) = (CpuTensor.Span<T>(parameters.AlphaScale)[0], CpuTensor.Span<T>(parameters.BetaScale)[0]);
             Tanh = useTanh;
             Epsilon = T.CreateChecked(epsilon);
         }
@@ -272,7 +270,7 @@ static class HyperConnectionKernels
         public T Coefficient(int i, int k, T a) => k <= N ? AlphaScale * a + staticAlpha[i * (N + 1) + k] : BetaScale * a + staticBeta[i];
 
         /// <summary>The eight parameter gradients from the per-chunk partial sums, added in chunk order.</summary>
-        public Tensor[] Gradients(ReadOnlySpan<T> partials, int chunks, PartialLayout layout)
+        public HyperParameters Gradients(ReadOnlySpan<T> partials, int chunks, PartialLayout layout)
         {
             var total = new T[layout.Size];
             for (var c = 0; c < chunks; c++)
@@ -291,12 +289,10 @@ static class HyperConnectionKernels
                     gBias[c] += column[c] * tk;
                 }
             }
-            return
-            [
+            return new HyperParameters(
                 CpuTensor.From<T>(gAlpha, D, N + 1), CpuTensor.From<T>(gBeta, D), CpuTensor.From<T>(gGamma, D), CpuTensor.From<T>(gBias, D),
                 CpuTensor.From<T>(total.AsSpan(layout.StaticAlpha, N * (N + 1)), N, N + 1), CpuTensor.From<T>(total.AsSpan(layout.StaticBeta, N), N),
-                CpuTensor.From<T>(total.AsSpan(layout.AlphaScale, 1)), CpuTensor.From<T>(total.AsSpan(layout.BetaScale, 1)),
-            ];
+                CpuTensor.From<T>(total.AsSpan(layout.AlphaScale, 1)), CpuTensor.From<T>(total.AsSpan(layout.BetaScale, 1)));
         }
     }
 }

@@ -26,7 +26,7 @@ static class ManifoldCoefficientKernels
     /// The six parameter gradients from per-block partial sums, added in block order (reproducible for any
     /// thread count), as tensors of the parameters' shapes.
     /// </summary>
-    public static Tensor[] GateGradients<T>(ReadOnlySpan<T> partials, int blocks, int n) where T : unmanaged, IFloatingPointIeee754<T>
+    public static ManifoldParameters GateGradients<T>(ReadOnlySpan<T> partials, int blocks, int n, Tensor gPhi) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var width = GateGradientWidth(n);
         var total = new T[width];
@@ -38,7 +38,7 @@ static class ManifoldCoefficientKernels
             var values = total[offset..(offset + (int)shape.Aggregate(1L, (a, b) => a * b))].Select(double.CreateTruncating).ToArray();
             return (shape.Length == 0 ? tensor(values[0]) : tensor(values, shape)).to(dtype);
         }
-        return [Make(0, []), Make(1, []), Make(2, []), Make(3, [n]), Make(3 + n, [n]), Make(3 + 2 * n, [n, n])];
+        return new ManifoldParameters(gPhi, Make(0, []), Make(1, []), Make(2, []), Make(3, [n]), Make(3 + n, [n]), Make(3 + 2 * n, [n, n]));
     }
 
     /// <summary>Coefficients of <paramref name="count"/> tokens from their projections (<c>count × (n² + 2n)</c>).</summary>
@@ -122,14 +122,14 @@ ref struct Gates<T> where T : unmanaged
     public T APre, APost, ARes;
     public ReadOnlySpan<T> BPre, BPost, BRes;
 
-    /// <summary>Views of the six parameters (contiguous CPU tensors of type T), in that order.</summary>
-    public static Gates<T> Of(IReadOnlyList<Tensor> parameters) => new()
+    /// <summary>Views of the six gate parameters (contiguous CPU tensors of type T).</summary>
+    public static Gates<T> Of(ManifoldParameters p) => new()
     {
-        APre = CpuTensor.Span<T>(parameters[0])[0],
-        APost = CpuTensor.Span<T>(parameters[1])[0],
-        ARes = CpuTensor.Span<T>(parameters[2])[0],
-        BPre = CpuTensor.Span<T>(parameters[3]),
-        BPost = CpuTensor.Span<T>(parameters[4]),
-        BRes = CpuTensor.Span<T>(parameters[5]),
+        APre = CpuTensor.Span<T>(p.AlphaPre)[0],
+        APost = CpuTensor.Span<T>(p.AlphaPost)[0],
+        ARes = CpuTensor.Span<T>(p.AlphaRes)[0],
+        BPre = CpuTensor.Span<T>(p.BiasPre),
+        BPost = CpuTensor.Span<T>(p.BiasPost),
+        BRes = CpuTensor.Span<T>(p.BiasRes),
     };
 }

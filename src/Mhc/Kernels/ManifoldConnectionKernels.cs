@@ -38,23 +38,22 @@ static class ManifoldConnectionKernels
     public sealed record Result(Tensor Pre, Tensor Post, Tensor Res, Tensor Projected, Tensor Scale, Tensor? BranchInput);
 
     /// <summary>
-    /// Coefficients of <paramref name="v"/> <c>[N, n·d]</c> from the projection <paramref name="phi"/>
-    /// <c>[n·d, n² + 2n]</c> and the six gate parameters: H_pre <c>[N, n]</c>, H_post <c>[N, n]</c>, H_res
+    /// Coefficients of <paramref name="v"/> <c>[N, n·d]</c> from mHC's parameters <paramref name="p"/>: H_pre <c>[N, n]</c>, H_post <c>[N, n]</c>, H_res
     /// <c>[N, n, n]</c>, the normalised projection <c>[N, n² + 2n]</c>, the inverse RMS <c>[N]</c> and, if asked,
     /// the branch input <c>[N, d]</c>. With <paramref name="write"/>, v is that write's output, made here block by block.
     /// </summary>
-    public static Result Forward(Tensor v, Tensor phi, IReadOnlyList<Tensor> gates, int n, int iterations, double epsilon, bool branchInput,
+    public static Result Forward(Tensor v, ManifoldParameters p, int n, int iterations, double epsilon, bool branchInput,
         StreamMixing.WritePass? write = null)
     {
-        var tokens = v.size(0);
+        var (tokens, phi) = (v.size(0), p.Phi);
         var width = phi.size(1);
         var result = new Result(empty([tokens, n], v.dtype), empty([tokens, n], v.dtype), empty([tokens, n, n], v.dtype),
             empty([tokens, width], v.dtype), empty([tokens], v.dtype), branchInput ? empty([tokens, v.size(1) / n], v.dtype) : null);
         // φ with its columns padded to whole product tiles, zeros past the last (multiplied in, never read out).
         using var phiPadded = zeros([phi.size(0), PaddedWidth((int)width)], phi.dtype);
         phiPadded.narrow(1, 0, width).copy_(phi);
-        if (v.dtype == ScalarType.Float32) Forward<float>(v, phiPadded, gates, n, iterations, epsilon, result, write);
-        else Forward<double>(v, phiPadded, gates, n, iterations, epsilon, result, write);
+        if (v.dtype == ScalarType.Float32) Forward<float>(v, phiPadded, p, n, iterations, epsilon, result, write);
+        else Forward<double>(v, phiPadded, p, n, iterations, epsilon, result, write);
         return result;
     }
 
@@ -65,24 +64,24 @@ static class ManifoldConnectionKernels
     /// Backward of <see cref="Forward"/> given the gradient <paramref name="g"/> of the connection's output
     /// state <c>[N, n·d]</c>, of the branch input <paramref name="gu"/> <c>[N, d]</c> and of H_post (H_res's,
     /// <c>&lt;g_i, x_j&gt;</c>, is computed here): the state gradient <c>[N, n·d]</c> (in g's memory with
-    /// <paramref name="overwriteG"/>), with the projection's share <c>g_raw·φᵀ</c>; φ's gradient
-    /// <c>vᵀ·g_raw</c> <c>[n·d, n² + 2n]</c>; and the six gate gradients. <paramref name="previous"/> runs on each block
-    /// of the state gradient once it is final.
+    /// <paramref name="overwriteG"/>), with the projection's share <c>g_raw·φᵀ</c>; and the gradient of every parameter,
+    /// φ's being <c>vᵀ·g_raw</c>. <paramref name="previous"/> runs on each block of the state gradient once it is final.
     /// </summary>
-    public static (Tensor Gx, Tensor GPhi, Tensor[] GGates) Backward(Tensor v, Tensor phi, IReadOnlyList<Tensor> gates, int n, int iterations,
+    public static (Tensor Gx, ManifoldParameters Gradients) Backward(Tensor v, ManifoldParameters p, int n, int iterations,
         Result saved, Tensor g, Tensor gu, Tensor gPost, bool overwriteG = false, StreamMixing.WriteBackwardPass? previous = null)
     {
+        var phi = p.Phi;
         var gx = StreamMixing.StateGradientBuffer(v, g, overwriteG);
         var gPhi = empty_like(phi);
         using var phiRows = empty([phi.size(1), phi.size(0) + RowPadding], phi.dtype);   // φᵀ: row c is what g_raw[c] weighs
         phiRows.narrow(1, 0, phi.size(0)).copy_(phi.t());
-        var gGates = v.dtype == ScalarType.Float32
-            ? Backward<float>(v, phiRows, gates, n, iterations, saved, g, gu, gPost, gx, gPhi, previous)
-            : Backward<double>(v, phiRows, gates, n, iterations, saved, g, gu, gPost, gx, gPhi, previous);
-        return (gx, gPhi, gGates);
+        var gradients = v.dtype == ScalarType.Float32
+            ? Backward<float>(v, phiRows, p, n, iterations, saved, g, gu, gPost, gx, gPhi, previous)
+            : Backward<double>(v, phiRows, p, n, iterations, saved, g, gu, gPost, gx, gPhi, previous);
+        return (gx, gradients);
     }
 
-    static void Forward<T>(Tensor v, Tensor phiPadded, IReadOnlyList<Tensor> gates, int n, int iterations, double epsilon, Result result,
+    static void Forward<T>(Tensor v, Tensor phiPadded, ManifoldParameters p, int n, int iterations, double epsilon, Result result,
         StreamMixing.WritePass? write) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (size, width, padded) = ((int)v.size(1), ManifoldCoefficientKernels.Width(n), (int)phiPadded.size(1));
@@ -108,7 +107,7 @@ static class ManifoldConnectionKernels
                 VectorOps.Scale(projected.Slice(t * width, width), raw.Slice(t * padded, width), s);
             }
             var pre = CpuTensor.Span<T>(result.Pre).Slice(a * n, count * n);
-            ManifoldCoefficientKernels.ForwardBlock(Gates<T>.Of(gates), projected, pre,
+            ManifoldCoefficientKernels.ForwardBlock(Gates<T>.Of(p), projected, pre,
                 CpuTensor.Span<T>(result.Post).Slice(a * n), CpuTensor.Span<T>(result.Res).Slice(a * n * n), count, n, iterations);
             if (result.BranchInput is not { } branchInput) return;
             var us = CpuTensor.Span<T>(branchInput).Slice(a * d, count * d);
@@ -116,7 +115,7 @@ static class ManifoldConnectionKernels
         });
     }
 
-    static Tensor[] Backward<T>(Tensor v, Tensor phiRows, IReadOnlyList<Tensor> gates, int n, int iterations, Result saved,
+    static ManifoldParameters Backward<T>(Tensor v, Tensor phiRows, ManifoldParameters p, int n, int iterations, Result saved,
         Tensor g, Tensor gu, Tensor gPost, Tensor gx, Tensor gPhi, StreamMixing.WriteBackwardPass? previous) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (tokens, size, width) = ((int)v.size(0), (int)v.size(1), ManifoldCoefficientKernels.Width(n));
@@ -148,7 +147,7 @@ static class ManifoldConnectionKernels
                 for (var t = 0; t < count; t++)
                     StreamMixing.MixingGradientsToken(gPre.Slice(t * n, n), gRes.Slice(t * n * n, n * n), gus.Slice((a + t) * d, d),
                         gs.Slice((a + t) * size, size), vs.Slice((a + t) * size, size), n, d);
-                ManifoldCoefficientKernels.BackwardBlock(Gates<T>.Of(gates), projected.Slice(a * width), pre.Slice(a * n), CpuTensor.Span<T>(saved.Post).Slice(a * n),
+                ManifoldCoefficientKernels.BackwardBlock(Gates<T>.Of(p), projected.Slice(a * width), pre.Slice(a * n), CpuTensor.Span<T>(saved.Post).Slice(a * n),
                     gPre, CpuTensor.Span<T>(gPost).Slice(a * n), gRes, gRaw, gatePartials.AsSpan(block * gateWidth, gateWidth), count, n, iterations);
                 for (var t = 0; t < count; t++)
                 {
@@ -187,6 +186,6 @@ static class ManifoldConnectionKernels
             ArrayPool<T>.Shared.Return(sum);
         });
         ArrayPool<T>.Shared.Return(phiPartials);
-        return ManifoldCoefficientKernels.GateGradients<T>(gatePartials, blocks, n);
+        return ManifoldCoefficientKernels.GateGradients<T>(gatePartials, blocks, n, gPhi);
     }
 }

@@ -73,21 +73,16 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>, IStreamModel
 
     /// <summary>Builds the model with GPT-2 style initialisation (normal 0.02, output projections scaled by depth).</summary>
     /// <param name="config">Model shape; validated here.</param>
-    /// <param name="plain">
-    /// Build no connection modules at all: <c>x + F(x)</c> written directly on <c>[B, T, d]</c>. The
-    /// benchmarks' baseline, to show the residual kind costs nothing over it.
-    /// </param>
-    public Gpt(GptConfig config, bool plain = false) : base("gpt")
+    public Gpt(GptConfig config) : base("gpt")
     {
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
         Config = config;
-        Plain = plain;
         token_embedding = nn.Embedding(config.VocabSize, config.DModel);
         using (no_grad()) token_embedding.weight!.normal_(0, 0.02);
         blocks = new ModuleList<TransformerBlock>(Enumerable.Range(0, config.Layers)
             .Select(b => new TransformerBlock(b, config.Layers, config.DModel, config.Heads, config.MlpHidden,
-                causal: true, maxPositions: config.SeqLen, config.Dropout, plain ? null : config.Connection))
+                causal: true, maxPositions: config.SeqLen, config.Dropout, config.Connection))
             .ToArray());
         final_norm = new RmsNorm(config.DModel);
         if (!config.TieEmbeddings)
@@ -101,23 +96,15 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>, IStreamModel
     /// <summary>The configuration this model was built from.</summary>
     public GptConfig Config { get; }
 
-    /// <summary>Whether this is the connection-free baseline.</summary>
-    public bool Plain { get; }
-
-    /// <summary>Every sub-layer's connection in order (attention of block 0, MLP of block 0, …); empty when plain.</summary>
-    public IReadOnlyList<Connection> Connections =>
-        Plain ? [] : blocks.SelectMany(b => new[] { b.Attention!, b.Mlp! }).ToList();
+    /// <summary>Every sub-layer's connection in order (attention of block 0, MLP of block 0, …).</summary>
+    public IReadOnlyList<Connection> Connections => blocks.SelectMany(b => new[] { b.Attention, b.Mlp }).ToList();
 
     /// <summary>Next-token logits <c>[B, T, vocab]</c> for token ids <c>[B, T]</c> (T ≤ seq_len).</summary>
     /// <param name="ids">Token ids, int64.</param>
     public override Tensor forward(Tensor ids)
     {
         using var scope = NewDisposeScope();
-        var x = Embed(ids);
-        if (Plain)
-            foreach (var block in blocks) x = block.call(x);
-        else
-            x = ConnectionChain.Forward(Connections, x);   // one chain, so recomputation segments can span blocks
+        var x = ConnectionChain.Forward(Connections, Embed(ids));   // one chain, so recomputation segments can span blocks
         return Head(x).MoveToOuterDisposeScope();
     }
 
@@ -177,15 +164,14 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>, IStreamModel
     {
         if (ids.dim() != 2 || ids.size(1) > Config.SeqLen)
             throw new ArgumentException($"Gpt expects token ids [B, T] with T <= seq_len = {Config.SeqLen}; got [{string.Join(", ", ids.shape)}].", nameof(ids));
-        var h = token_embedding.call(ids);                           // [B, T, d]
-        if (Plain) return h;
-        using (h) return Streams.Expand(h, Config.Connection.Streams);   // [B, T, n, d]
+        using var h = token_embedding.call(ids);                     // [B, T, d]
+        return Streams.Expand(h, Config.Connection.Streams);           // [B, T, n, d]
     }
 
     Tensor Head(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var h = final_norm.call(Plain ? x : Streams.Collapse(x));     // [B, T, d]
+        var h = final_norm.call(Streams.Collapse(x));                 // [B, T, d]
         var logits = head is null ? h.matmul(token_embedding.weight!.t()) : head.call(h);
         return logits.MoveToOuterDisposeScope();
     }

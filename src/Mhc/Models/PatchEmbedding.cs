@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Mhc.Models;
 
 /// <summary>Cuts images into non-overlapping p×p patches and projects each to d: <c>[B, C, H, W]</c> → <c>[B, (H/p)·(W/p), d]</c>.</summary>
-public sealed class PatchEmbedding : nn.Module<Tensor, Tensor>
+sealed class PatchEmbedding : nn.Module<Tensor, Tensor>
 {
     readonly Conv2d proj;
 

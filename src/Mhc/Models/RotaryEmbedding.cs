@@ -6,7 +6,7 @@ namespace Mhc.Models;
 /// Rotary position embedding (RoPE): rotates each (i, i + h/2) pair of a head's query and key by an
 /// angle proportional to the position, so attention scores depend on relative positions.
 /// </summary>
-public sealed class RotaryEmbedding : nn.Module
+sealed class RotaryEmbedding : nn.Module
 {
     /// <summary>Precomputes the angles for positions 0..<paramref name="maxPositions"/>−1.</summary>
     /// <param name="headDim">Head width (even).</param>

@@ -116,7 +116,7 @@ public sealed class Vit : nn.Module<Tensor, Tensor>, IStreamModel
     public VitConfig Config { get; }
 
     /// <summary>Every sub-layer's connection in order.</summary>
-    public IReadOnlyList<Connection> Connections => blocks.SelectMany(b => new[] { b.Attention!, b.Mlp! }).ToList();
+    public IReadOnlyList<Connection> Connections => blocks.SelectMany(b => new[] { b.Attention, b.Mlp }).ToList();
 
     /// <summary>Class logits <c>[B, classes]</c> for images <c>[B, C, H, W]</c>.</summary>
     /// <param name="images">Normalised images.</param>

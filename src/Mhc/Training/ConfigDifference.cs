@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 namespace Mhc.Training;
 
 /// <summary>Finds the first setting in which two run configurations differ, for clear resume errors.</summary>
-public static class ConfigDifference
+static class ConfigDifference
 {
     /// <summary>"model.connection.kind: mhc (stored) vs hc (requested)", or null when the two are equal.</summary>
     /// <param name="stored">The configuration a run was started with.</param>

@@ -1,7 +1,7 @@
 namespace Mhc.Training;
 
 /// <summary>Learning rate as a function of the optimizer step.</summary>
-public static class LearningRateSchedule
+static class LearningRateSchedule
 {
     /// <summary>Factors and positions (fractions of training) of the mHC paper's step schedule.</summary>
     public static readonly (double At, double Factor)[] StepDecay = [(0.8, 0.316), (0.9, 0.1)];

@@ -1,9 +1,10 @@
+using Mhc.IO;
 using System.Text.Json;
 
 namespace Mhc.Training;
 
 /// <summary>The run's <c>metrics.jsonl</c>: one JSON object per logged step, appended and flushed as training goes.</summary>
-public sealed class MetricsLog
+sealed class MetricsLog
 {
     /// <summary>File name inside the run directory.</summary>
     public const string FileName = "metrics.jsonl";

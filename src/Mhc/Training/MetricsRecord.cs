@@ -36,7 +36,7 @@ public sealed record MetricsRecord
     /// <summary>Whether the step was skipped because of a non-finite loss or gradient.</summary>
     public bool? Skipped { get; init; }
 
-    /// <summary>Stability diagnostics of this step, when measured (see <c>--diagnostics-every</c>).</summary>
+    /// <summary>Stability diagnostics of this step, when measured (see <see cref="TrainingOptions.DiagnosticsEvery"/>).</summary>
     public Diagnostics.DiagnosticsSummary? Diagnostics { get; init; }
 
     /// <summary>snake_case keys, null values left out.</summary>

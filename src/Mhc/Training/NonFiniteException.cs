@@ -11,7 +11,7 @@ public sealed class NonFiniteException : Exception
     public NonFiniteException(long step, string quantity, double value, string? lastCheckpoint)
         : base($"step {step}: the {quantity} is {value}; training stopped. " +
                (lastCheckpoint is null ? "No checkpoint was written yet." : $"The last good checkpoint is '{lastCheckpoint}'.") +
-               " Lower the learning rate, or pass --skip-nonfinite to skip such steps.")
+               " Lower the learning rate, or set training.skip_nonfinite to skip such steps.")
     {
         Step = step;
         Quantity = quantity;

@@ -7,7 +7,7 @@ namespace Mhc.Training;
 
 /// <summary>
 /// Everything that defines a training run: the model, the optimisation and the data. Stored as
-/// <c>config.json</c> in the run directory; <c>--config</c> files use the same snake_case layout and
+/// <c>config.json</c> in the run directory; config files use the same snake_case layout and
 /// unknown keys are rejected.
 /// </summary>
 public sealed record RunConfig

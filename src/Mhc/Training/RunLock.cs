@@ -4,7 +4,7 @@ namespace Mhc.Training;
 /// An exclusive lock on a run directory (<c>.lock</c>, held open for the run's lifetime), so two
 /// trainings pointed at the same directory cannot interleave their checkpoints and logs.
 /// </summary>
-public sealed class RunLock : IDisposable
+sealed class RunLock : IDisposable
 {
     /// <summary>Lock file name inside the run directory.</summary>
     public const string FileName = ".lock";
@@ -38,12 +38,20 @@ public sealed class RunLock : IDisposable
             {
                 // The owner's pid is only informative.
             }
-            throw new RunDirectoryInUseException($"run directory '{runDirectory}' is in use by {owner} (lock file {path}); wait for it to finish or choose another --out.", e);
+            throw new RunDirectoryInUseException($"run directory '{runDirectory}' is in use by {owner} (lock file {path}); wait for it to finish or choose another directory.", e);
         }
     }
 
     /// <inheritdoc/>
     public void Dispose() => stream.Dispose();
+}
+
+/// <summary>A new run was asked for in a run directory that already holds one.</summary>
+public sealed class RunExistsException : ArgumentException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">Names the directory and its newest checkpoint.</param>
+    public RunExistsException(string message) : base(message) { }
 }
 
 /// <summary>Another training holds the run directory's lock.</summary>

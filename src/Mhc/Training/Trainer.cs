@@ -1,3 +1,4 @@
+using Mhc.IO;
 using System.Diagnostics;
 using Mhc.Diagnostics;
 using TorchSharp;
@@ -136,7 +137,7 @@ public sealed class Trainer
                 {
                     var (quantity, value) = !double.IsFinite(loss) ? ("loss", loss) : ("gradient norm", gradNorm);
                     if (!options.SkipNonFinite) throw new NonFiniteException(step + 1, quantity, value, lastCheckpoint);
-                    Warning?.Invoke($"step {step + 1}: the {quantity} is {value}; step skipped (--skip-nonfinite).");
+                    Warning?.Invoke($"step {step + 1}: the {quantity} is {value}; step skipped (training.skip_nonfinite).");
                 }
                 else optimizer.step();
             }
@@ -223,9 +224,7 @@ public sealed class Trainer
 
     static AdamW CreateOptimizer(nn.Module model, TrainingOptions options)
     {
-        var named = model.named_parameters().ToList();
-        var decayed = named.Where(p => WeightDecayPolicy.IsDecayed(p.name, p.parameter)).Select(p => p.parameter).ToList();
-        var plain = named.Where(p => !WeightDecayPolicy.IsDecayed(p.name, p.parameter)).Select(p => p.parameter).ToList();
+        var (decayed, plain) = WeightDecayPolicy.Split(model);
         var groups = new List<AdamW.ParamGroup>
         {
             new(decayed, options.LearningRate, options.Beta1, options.Beta2, 1e-8, options.WeightDecay, false, false),
@@ -241,13 +240,13 @@ public sealed class Trainer
         var existing = Checkpoint.Latest(runDirectory, w => Warning?.Invoke(w));
         var hasRun = File.Exists(configPath) || existing is not null;
         if (hasRun && !resume)
-            throw new ArgumentException($"run directory '{runDirectory}' already holds a run{(existing is null ? "" : $" (checkpoint at step {existing.State.Step})")}: pass --resume to continue it, or choose another --out.");
+            throw new RunExistsException($"run directory '{runDirectory}' already holds a run{(existing is null ? "" : $" (checkpoint at step {existing.State.Step})")}: resume it, or choose another directory.");
         if (File.Exists(configPath))
         {
             var stored = RunConfig.FromJson(File.ReadAllText(configPath));
             var difference = ConfigDifference.Find(stored, config);
             if (difference is not null)
-                throw new CheckpointException($"run directory '{runDirectory}' was trained with a different configuration ({difference}); resume it with the same options or choose another --out.");
+                throw new CheckpointException($"run directory '{runDirectory}' was trained with a different configuration ({difference}); resume it with the same configuration or choose another directory.");
         }
         if (existing is not null && ConfigDifference.Find(existing.State.Config, config) is { } checkpointDifference)
             throw new CheckpointException($"checkpoint '{existing.Directory}' is from a different configuration ({checkpointDifference}).");

@@ -1,24 +1,25 @@
+using Mhc.Connections;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Mhc.Training;
 
 /// <summary>
-/// Which parameters AdamW decays: weight matrices only. Not norms, biases, scalar gates, mHC's
-/// <c>bias_res</c> matrix, nor HC's static <c>static_alpha</c> / <c>static_beta</c> (the HC authors report
-/// NaNs when those are decayed).
+/// Which parameters AdamW decays: weight matrices (two or more dimensions), except those a connection declares
+/// exempt (<see cref="Connection.ParametersWithoutWeightDecay"/>: mHC's <c>bias_res</c>, HC's static matrices…).
+/// Vectors and scalars (norms, biases, gates) are never decayed.
 /// </summary>
 public static class WeightDecayPolicy
 {
-    /// <summary>True when the parameter called <paramref name="name"/> gets weight decay.</summary>
-    /// <param name="name">Dotted parameter name (<c>blocks.0.attn_conn.phi</c>).</param>
-    /// <param name="parameter">The parameter.</param>
-    public static bool IsDecayed(string name, Tensor parameter)
+    /// <summary>The parameters of <paramref name="model"/> split into those AdamW decays and the rest.</summary>
+    /// <param name="model">A model; every <see cref="Connection"/> inside it is asked for its exemptions.</param>
+    public static (IReadOnlyList<Parameter> Decayed, IReadOnlyList<Parameter> NotDecayed) Split(nn.Module model)
     {
-        ArgumentNullException.ThrowIfNull(name);
-        ArgumentNullException.ThrowIfNull(parameter);
-        var leaf = name[(name.LastIndexOf('.') + 1)..];
-        return parameter.dim() >= 2
-            && !leaf.StartsWith("static_", StringComparison.Ordinal)
-            && !leaf.StartsWith("bias", StringComparison.Ordinal);
+        ArgumentNullException.ThrowIfNull(model);
+        var exempt = model.modules().OfType<Connection>().SelectMany(c => c.ParametersWithoutWeightDecay)
+            .ToHashSet(ReferenceEqualityComparer.Instance);
+        var parameters = model.parameters().ToList();
+        bool Decayed(Parameter p) => p.dim() >= 2 && !exempt.Contains(p);
+        return (parameters.Where(Decayed).ToList(), parameters.Where(p => !Decayed(p)).ToList());
     }
 }

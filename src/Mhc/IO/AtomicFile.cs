@@ -1,7 +1,7 @@
-namespace Mhc.Training;
+namespace Mhc.IO;
 
 /// <summary>Writes that are never seen half-done: a temporary file, flushed to disk, then renamed over the target.</summary>
-public static class AtomicFile
+static class AtomicFile
 {
     /// <summary>Replaces <paramref name="path"/> with <paramref name="text"/> atomically.</summary>
     /// <param name="path">Target file.</param>

@@ -1,8 +1,8 @@
-using Mhc.Connections;
+using Mhc.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Mhc.Kernels;
+namespace Mhc.Connections;
 
 /// <summary>
 /// A run of consecutive multi-stream connections as one autograd node. Forward, per connection:
@@ -84,8 +84,7 @@ sealed class ConnectionChainFunction : autograd.SingleTensorFunction<ConnectionC
                     if (k > 0) previous = new StreamMixing.WriteBackwardPass(segment.Steps[k - 1].Coefficients!.Post, segment.Steps[k - 1].Y.detach());
                     // The gradient autograd handed in is not ours to write over; the ones this loop made are.
                     var (stateGrad, grads) = coefficients!.Backward(x!, g, leaf.grad!.contiguous(), gpost, overwriteG: k < segment.Steps.Count - 1, previous);
-                    for (var i = 0; i < grads.Count; i++)
-                        if (grads[i] is { } pg) parameterGrads[connection.FusedParameters[i]] = pg.MoveToOuterDisposeScope();
+                    foreach (var (parameter, gradient) in grads) parameterGrads[parameter] = gradient.MoveToOuterDisposeScope();
                     gx = stateGrad.MoveToOuterDisposeScope();
                     previous?.Gpost.MoveToOuterDisposeScope();
                     previous?.Gy.MoveToOuterDisposeScope();

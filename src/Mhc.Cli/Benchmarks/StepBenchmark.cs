@@ -1,56 +1,11 @@
 using System.Diagnostics;
 using Mhc.Connections;
+using Mhc.Diagnostics;
 using Mhc.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Mhc.Diagnostics;
-
-/// <summary>Shape of a training-step benchmark (the R1 by default).</summary>
-public sealed record BenchConfig
-{
-    /// <summary>Model width.</summary>
-    public int DModel { get; init; } = 512;
-
-    /// <summary>Transformer blocks.</summary>
-    public int Layers { get; init; } = 8;
-
-    /// <summary>Attention heads.</summary>
-    public int Heads { get; init; } = 8;
-
-    /// <summary>Sequence length.</summary>
-    public int Seq { get; init; } = 256;
-
-    /// <summary>Sequences per step.</summary>
-    public int Batch { get; init; } = 8;
-
-    /// <summary>Streams of hc and mhc.</summary>
-    public int Streams { get; init; } = 4;
-
-    /// <summary>CPU threads.</summary>
-    public int Threads { get; init; } = 2;
-
-    /// <summary>Timed steps per kind (interleaved).</summary>
-    public int Steps { get; init; } = 10;
-
-    /// <summary>Untimed steps per kind first.</summary>
-    public int Warmup { get; init; } = 2;
-
-    /// <summary>Vocabulary (byte-level by default, so the head does not dominate).</summary>
-    public int Vocab { get; init; } = 256;
-
-    /// <summary>Use the reference (unfused) connection path.</summary>
-    public bool Reference { get; init; }
-
-    /// <summary>Recompute the connections' intermediates in backward (fused path only).</summary>
-    public bool Recompute { get; init; }
-
-    /// <summary>The R2: d = 1024, 16 heads, batch 4.</summary>
-    public static BenchConfig R2 { get; } = new() { DModel = 1024, Heads = 16, Batch = 4 };
-
-    /// <summary>The named shapes: r1 (the defaults) and r2.</summary>
-    public static IReadOnlyDictionary<string, BenchConfig> Presets { get; } = new Dictionary<string, BenchConfig> { ["r1"] = new(), ["r2"] = R2 };
-}
+namespace Mhc.Cli.Benchmarks;
 
 /// <summary>One kind's figures.</summary>
 /// <param name="Kind">plain, residual, hc-static, hc or mhc.</param>
@@ -60,14 +15,14 @@ public sealed record BenchConfig
 /// <param name="RatioMax">Largest per-round ratio.</param>
 /// <param name="TokensPerS">Tokens per second at the median step time.</param>
 /// <param name="PeakMemoryMb">Parameters, gradients and AdamW moments plus the step's peak of transient memory (activations).</param>
-public sealed record BenchResult(string Kind, double MedianStepMs, double RatioToResidual, double RatioMin, double RatioMax, double TokensPerS, double PeakMemoryMb);
+sealed record BenchResult(string Kind, double MedianStepMs, double RatioToResidual, double RatioMin, double RatioMax, double TokensPerS, double PeakMemoryMb);
 
 /// <summary>
 /// Times training steps of the same GPT with different connection kinds side by side in one process:
 /// warm-up, then rounds in which every kind runs one step (order rotated each round), so drift of the
 /// machine affects all kinds alike; ratios are taken within a round.
 /// </summary>
-public static class StepBenchmark
+static class StepBenchmark
 {
     /// <summary>Runs the benchmark for <paramref name="kinds"/> (residual must be among them).</summary>
     /// <param name="config">Shape and repetitions.</param>
@@ -123,7 +78,7 @@ public static class StepBenchmark
 
     sealed class Runner : IDisposable
     {
-        readonly Gpt model;
+        readonly nn.Module<Tensor, Tensor> model;
         readonly optim.Optimizer optimizer;
 
         public Runner(string kind, BenchConfig config)
@@ -138,7 +93,7 @@ public static class StepBenchmark
                 Connection = connection with { Fused = !config.Reference, Recompute = config.Recompute && kind is not ("plain" or "residual") },
             };
             manual_seed(1);
-            model = new Gpt(gpt, plain: kind == "plain");
+            model = kind == "plain" ? new PlainGpt(gpt) : new Gpt(gpt);
             optimizer = optim.AdamW(model.parameters(), 1e-4, 0.9, 0.95, weight_decay: 0.1);
         }
 
@@ -150,7 +105,8 @@ public static class StepBenchmark
             using (var scope = NewDisposeScope())
             {
                 optimizer.zero_grad();
-                model.Loss(ids, targets).backward();
+                using var logits = model.call(ids);
+                nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten()).backward();
                 optimizer.step();
             }
             return clock.Elapsed.TotalMilliseconds;

@@ -1,7 +1,7 @@
-using Mhc.Connections;
+using Mhc.Kernels;
 using static TorchSharp.torch;
 
-namespace Mhc.Kernels;
+namespace Mhc.Connections;
 
 /// <summary>
 /// Fused-path coefficients of any connection, computed by its ordinary (autograd) coefficient code on a
@@ -39,7 +39,7 @@ sealed class GraphCoefficients : FusedCoefficients
 
     static Tensor Values(Tensor t, Tensor x) => t.detach().to(x.dtype).contiguous();
 
-    public override (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, bool overwriteG,
+    public override (Tensor Gx, IReadOnlyList<(Tensor Parameter, Tensor Gradient)> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, bool overwriteG,
         StreamMixing.WriteBackwardPass? previous = null)
     {
         if (graph is null || leaf is null) throw new InvalidOperationException("these coefficients were computed without a graph.");

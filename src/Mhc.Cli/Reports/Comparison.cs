@@ -1,6 +1,7 @@
+using Mhc.Diagnostics;
 using Mhc.Training;
 
-namespace Mhc.Diagnostics;
+namespace Mhc.Cli.Reports;
 
 /// <summary>One finished run of a comparison, as read back from its directory.</summary>
 /// <param name="Kind">Connection kind name (residual, hc, mhc…).</param>

@@ -1,6 +1,7 @@
+using Mhc.Kernels;
 using static TorchSharp.torch;
 
-namespace Mhc.Kernels;
+namespace Mhc.Connections;
 
 /// <summary>
 /// One connection's coefficients on one stream state for the fused path: the values (detached,
@@ -40,8 +41,8 @@ abstract class FusedCoefficients : IDisposable
     }
 
     /// <summary>
-    /// The gradient of the state <paramref name="x"/> and of the connection's
-    /// <see cref="Connections.Connection.FusedParameters"/> (in order, null = none), from the gradient
+    /// The gradient of the state <paramref name="x"/> and of the connection parameters whose gradients the fused path
+    /// computes (each paired with its parameter; the others get theirs through autograd), from the gradient
     /// <paramref name="g"/> of the connection's output state, <paramref name="gu"/> of the branch input and
     /// <paramref name="gPost"/> of H_post (H_res's is computed here, while the state is read). The state gradient is
     /// a new tensor, or with <paramref name="overwriteG"/> (g is the caller's and no longer needed) a new
@@ -49,7 +50,7 @@ abstract class FusedCoefficients : IDisposable
     /// write backward, which takes this state gradient: it runs on each range of tokens as soon as their
     /// gradient is final.
     /// </summary>
-    public abstract (Tensor Gx, IReadOnlyList<Tensor?> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, bool overwriteG,
+    public abstract (Tensor Gx, IReadOnlyList<(Tensor Parameter, Tensor Gradient)> Parameters) Backward(Tensor x, Tensor g, Tensor gu, Tensor gPost, bool overwriteG,
         StreamMixing.WriteBackwardPass? previous = null);
 
     /// <summary>Takes every tensor out of the current dispose scope, to live until backward.</summary>
