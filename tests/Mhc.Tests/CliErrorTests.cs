@@ -137,10 +137,10 @@ public class CliErrorTests
         AssertError(Run(["train", "--steps", "1", "--out", run, .. Tiny]), ExitCodes.RunDirectoryInUse, "is in use");
     }
 
-    [Fact]
+    [FactWhen(Requirement.MountNamespace)]
+    [Trait("Category", "Slow")]
     public void A_full_disk_while_checkpointing_exits_6_and_keeps_the_earlier_checkpoints()
     {
-        if (!OperatingSystem.IsLinux()) return;
         using var temp = TestPaths.Temp();
         var config = temp.File("config.json");
         File.WriteAllText(config, """{ "model": { "d_model": 32, "heads": 2, "layers": 1, "seq_len": 16 }, "training": { "steps": 40, "checkpoint_every": 2, "batch_size": 4, "eval_batches": 1 }, "data": { "corpus_documents": 200 } }""");

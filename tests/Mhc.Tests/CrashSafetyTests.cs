@@ -28,6 +28,7 @@ public class CrashSafetyTests(ITestOutputHelper output)
     }
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void Killed_runs_resume_to_the_losses_of_an_uninterrupted_run()
     {
         using var temp = TestPaths.Temp();

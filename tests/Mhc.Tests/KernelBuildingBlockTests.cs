@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Reflection;
 using System.Runtime.Intrinsics;
 using Mhc.Kernels;
 
@@ -39,7 +40,8 @@ public class KernelBuildingBlockTests
     [InlineData(6, 128, 512, true)]    // HC's parameter-gradient sums: two rows past a tile
     [InlineData(2, 5, 9, true)]        // one tile, rows repeated, shorter than two vectors
     [InlineData(5, 1, 3, false)]
-    public void Add_product_equals_a_loop(int rows, int depth, int length, bool aByColumns)
+    [AndInVector512]
+    public void Add_product_equals_a_loop(int rows, int depth, int length, bool aByColumns, VectorWidth width = VectorWidth.Vector)
     {
         // Strides larger than the rows, so that reading or writing past a row's end would change the result.
         var (cStride, bStride) = (length + 3, length + 5);
@@ -52,13 +54,11 @@ public class KernelBuildingBlockTests
             for (var k = 0; k < length; k++)
                 for (var j = 0; j < depth; j++) expected[r * cStride + k] += a[r * aRow + j * aColumn] * b[j * bStride + k];
 
-        foreach (var run in Widths<double>())
-        {
-            var c = (double[])c0.Clone();
-            run.AddProduct(c, cStride, rows, a, aRow, aColumn, b, bStride, depth, length);
-            for (var i = 0; i < c.Length; i++)
-                Assert.True(Math.Abs(expected[i] - c[i]) <= 1e-12 * (1 + Math.Abs(expected[i])), $"{run.Name}: c[{i}] expected {expected[i]}, got {c[i]}");
-        }
+        var run = In<double>(width);
+        var c = (double[])c0.Clone();
+        run.AddProduct(c, cStride, rows, a, aRow, aColumn, b, bStride, depth, length);
+        for (var i = 0; i < c.Length; i++)
+            Assert.True(Math.Abs(expected[i] - c[i]) <= 1e-12 * (1 + Math.Abs(expected[i])), $"{run.Name}: c[{i}] expected {expected[i]}, got {c[i]}");
         var single = c0.Select(v => (float)v).ToArray();
         VectorOps.AddProduct<float>(single, cStride, rows, a.Select(v => (float)v).ToArray(), aRow, aColumn, b.Select(v => (float)v).ToArray(), bStride, depth, length);
         for (var i = 0; i < single.Length; i++)
@@ -71,32 +71,32 @@ public class KernelBuildingBlockTests
     [InlineData(6, 5, 37)]     // last tiles that repeat a row and a column; tails of one vector and of single values
     [InlineData(3, 3, 8)]      // one tile, every row and column repeated
     [InlineData(4, 4, 5)]      // a tile shorter than a vector
-    public void Cross_dots_equal_a_loop(int aCount, int xCount, int length)
+    [AndInVector512]
+    public void Cross_dots_equal_a_loop(int aCount, int xCount, int length, VectorWidth width = VectorWidth.Vector)
     {
         var (aStride, xStride) = (length + 2, length + 7);
         var random = new Random(aCount * 100 + xCount * 10 + length);
         double[] Values(int count) => Enumerable.Range(0, count).Select(_ => random.NextDouble() * 4 - 2).ToArray();
         var (a, x) = (Values(aCount * aStride), Values(xCount * xStride));
-        foreach (var run in Widths<double>())
-        {
-            var result = Enumerable.Repeat(double.NaN, aCount * xCount).ToArray();
-            run.CrossDots(a, aStride, aCount, x, xStride, xCount, length, result);
-            for (var r = 0; r < aCount; r++)
-                for (var j = 0; j < xCount; j++)
-                {
-                    var expected = 0.0;
-                    for (var k = 0; k < length; k++) expected += a[r * aStride + k] * x[j * xStride + k];
-                    Assert.True(Math.Abs(expected - result[r * xCount + j]) <= 1e-12 * (1 + Math.Abs(expected)),
-                        $"{run.Name}: <a_{r}, x_{j}> expected {expected}, got {result[r * xCount + j]}");
-                }
-        }
+        var run = In<double>(width);
+        var result = Enumerable.Repeat(double.NaN, aCount * xCount).ToArray();
+        run.CrossDots(a, aStride, aCount, x, xStride, xCount, length, result);
+        for (var r = 0; r < aCount; r++)
+            for (var j = 0; j < xCount; j++)
+            {
+                var expected = 0.0;
+                for (var k = 0; k < length; k++) expected += a[r * aStride + k] * x[j * xStride + k];
+                Assert.True(Math.Abs(expected - result[r * xCount + j]) <= 1e-12 * (1 + Math.Abs(expected)),
+                    $"{run.Name}: <a_{r}, x_{j}> expected {expected}, got {result[r * xCount + j]}");
+            }
     }
 
     [Theory]
     [InlineData(37, 4, 3.0)]      // groups of 4 and 8 lanes (doubles) with a partly padded last group
     [InlineData(5, 3, 1.0)]       // one group, mostly padding
     [InlineData(40, 4, 400.0)]    // spreads past float64's exp range: groups iterated in the log domain
-    public void Sinkhorn_kernel_equals_the_reference_in_both_widths(int count, int n, double scale)
+    [AndInVector512]
+    public void Sinkhorn_kernel_equals_the_reference_in_each_width(int count, int n, double scale, VectorWidth width = VectorWidth.Vector)
     {
         const int iterations = 20;
         TorchSharp.torch.manual_seed(count * 10 + n);
@@ -106,28 +106,29 @@ public class KernelBuildingBlockTests
         using (var loss = (expected * weights).sum()) loss.backward();
         var (values, gradient) = (expected.detach().data<double>().ToArray(), logits.grad!.data<double>().ToArray());
         var (input, gOut) = (logits.detach().data<double>().ToArray(), weights.data<double>().ToArray());
-        foreach (var run in Widths<double>())
+        var run = In<double>(width);
+        var (output, gIn) = (new double[count * n * n], new double[count * n * n]);
+        run.SinkhornForward(input, output, count, n, iterations);
+        run.SinkhornBackward(input, gOut, gIn, count, n, iterations);
+        for (var i = 0; i < output.Length; i++)
         {
-            var (output, gIn) = (new double[count * n * n], new double[count * n * n]);
-            run.SinkhornForward(input, output, count, n, iterations);
-            run.SinkhornBackward(input, gOut, gIn, count, n, iterations);
-            for (var i = 0; i < output.Length; i++)
-            {
-                Assert.True(Math.Abs(values[i] - output[i]) <= 1e-10, $"{run.Name}: output[{i}] expected {values[i]}, got {output[i]}");
-                Assert.True(Math.Abs(gradient[i] - gIn[i]) <= 1e-8 * (1 + Math.Abs(gradient[i])), $"{run.Name}: gradient[{i}] expected {gradient[i]}, got {gIn[i]}");
-            }
+            Assert.True(Math.Abs(values[i] - output[i]) <= 1e-10, $"{run.Name}: output[{i}] expected {values[i]}, got {output[i]}");
+            Assert.True(Math.Abs(gradient[i] - gIn[i]) <= 1e-8 * (1 + Math.Abs(gradient[i])), $"{run.Name}: gradient[{i}] expected {gradient[i]}, got {gIn[i]}");
         }
     }
 
-    /// <summary>The vector widths the compute-bound kernels run in: Vector&lt;T&gt; everywhere, 512 bits where this machine has them.</summary>
-    static IEnumerable<Width<T>> Widths<T>() where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// The compute-bound kernels in one of the vector widths they run in: Vector&lt;T&gt; everywhere, 512 bits
+    /// where the machine has them (the <see cref="AndInVector512Attribute"/> rows, skipped elsewhere).
+    /// </summary>
+    static Width<T> In<T>(VectorWidth width) where T : unmanaged, IFloatingPointIeee754<T> => width switch
     {
-        yield return new Width<T>("Vector<T>", VectorOps.AddProduct<T, Vector<T>, LanesOfVector<T>>, VectorOps.CrossDots<T, Vector<T>, LanesOfVector<T>>,
-            SinkhornKernel.Forward<T, Vector<T>, LanesOfVector<T>>, SinkhornKernel.Backward<T, Vector<T>, LanesOfVector<T>>);
-        if (Lanes512<T>.Supported)
-            yield return new Width<T>("Vector512<T>", VectorOps.AddProduct<T, Vector512<T>, Lanes512<T>>, VectorOps.CrossDots<T, Vector512<T>, Lanes512<T>>,
-                SinkhornKernel.Forward<T, Vector512<T>, Lanes512<T>>, SinkhornKernel.Backward<T, Vector512<T>, Lanes512<T>>);
-    }
+        VectorWidth.Vector => new Width<T>("Vector<T>", VectorOps.AddProduct<T, Vector<T>, LanesOfVector<T>>, VectorOps.CrossDots<T, Vector<T>, LanesOfVector<T>>,
+            SinkhornKernel.Forward<T, Vector<T>, LanesOfVector<T>>, SinkhornKernel.Backward<T, Vector<T>, LanesOfVector<T>>),
+        VectorWidth.Vector512 => new Width<T>("Vector512<T>", VectorOps.AddProduct<T, Vector512<T>, Lanes512<T>>, VectorOps.CrossDots<T, Vector512<T>, Lanes512<T>>,
+            SinkhornKernel.Forward<T, Vector512<T>, Lanes512<T>>, SinkhornKernel.Backward<T, Vector512<T>, Lanes512<T>>),
+        _ => throw new ArgumentOutOfRangeException(nameof(width), width, null),
+    };
 
     delegate void AddProductRun<T>(Span<T> c, int cStride, int rows, ReadOnlySpan<T> a, int aRow, int aColumn, ReadOnlySpan<T> b, int bStride, int depth, int length);
 
@@ -139,12 +140,11 @@ public class KernelBuildingBlockTests
 
     sealed record Width<T>(string Name, AddProductRun<T> AddProduct, CrossDotsRun<T> CrossDots, SinkhornForwardRun<T> SinkhornForward, SinkhornBackwardRun<T> SinkhornBackward);
 
-    [Fact]
+    [FactWhen(Requirement.Linux)]
     public void Open_mp_team_runs_every_item_once_and_passes_errors_back()
     {
-        // TorchSharp-cpu ships libtorch with GNU OpenMP on Linux: the kernels must find it there.
-        Assert.Equal(OperatingSystem.IsLinux(), OpenMpTeam.Available);
-        if (!OpenMpTeam.Available) return;
+        // TorchSharp-cpu ships libtorch with GNU OpenMP on Linux (only): the kernels must find it there.
+        Assert.True(OpenMpTeam.Available, "GNU OpenMP (libgomp from TorchSharp-cpu) was not found");
         var runs = new int[1000];
         var threads = new HashSet<int>();
         OpenMpTeam.For(runs.Length, 2, i =>
@@ -165,4 +165,26 @@ public class KernelBuildingBlockTests
         OpenMpTeam.For(10, 2, _ => Interlocked.Increment(ref after));   // the team is usable after an error
         Assert.Equal(10, after);
     }
+}
+
+/// <summary>The vector width a kernel test runs in.</summary>
+public enum VectorWidth
+{
+    /// <summary><c>Vector&lt;T&gt;</c>: 128 or 256 bits, on every machine.</summary>
+    Vector,
+
+    /// <summary><c>Vector512&lt;T&gt;</c>: on machines with AVX-512.</summary>
+    Vector512,
+}
+
+/// <summary>
+/// The test method's <see cref="InlineDataAttribute"/> rows once more, with <see cref="VectorWidth.Vector512"/>
+/// as the last argument; skipped, with the reason, on a machine without 512-bit vectors.
+/// </summary>
+sealed class AndInVector512Attribute : Xunit.Sdk.DataAttribute
+{
+    public AndInVector512Attribute() => Skip = Conditions.Unmet(Requirement.Vector512);
+
+    public override IEnumerable<object[]> GetData(MethodInfo testMethod) =>
+        testMethod.GetCustomAttributes<InlineDataAttribute>().SelectMany(rows => rows.GetData(testMethod)).Select(row => (object[])[.. row, VectorWidth.Vector512]);
 }

@@ -1,6 +1,5 @@
 using TorchSharp;
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 
 namespace Mhc.Tests;
@@ -21,10 +20,9 @@ public class NativeLibraryPatchTests
         Assert.Equal(64.0 * 64 * 64, a.matmul(a).sum().ToDouble());
     }
 
-    [Fact]
+    [FactWhen(Requirement.Linux, Requirement.Readelf)]
     public void Output_copy_is_weak_exactly_when_the_system_lacks_the_version_and_the_cache_is_untouched()
     {
-        if (!RuntimeInformation.IsOSPlatform(OSPlatform.Linux)) return;
         var output = Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
         Assert.True(File.Exists(output), $"{output} is missing");
         var systemHasVersion = new[] { "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64" }

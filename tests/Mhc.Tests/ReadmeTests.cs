@@ -5,7 +5,7 @@ using Mhc.Cli;
 
 namespace Mhc.Tests;
 
-/// <summary>Keeps the README honest: its quick-start commands run, and CI runs its test command.</summary>
+/// <summary>Keeps the README honest: its quick-start commands run, and CI runs its test command, then the slow lane.</summary>
 public class ReadmeTests
 {
     const string CliPrefix = "dotnet run -c Release --project src/Mhc.Cli -- ";
@@ -20,7 +20,7 @@ public class ReadmeTests
     }
 
     [Fact]
-    public void Quick_start_has_two_commands_and_ci_runs_the_test_one()
+    public void Quick_start_has_two_commands_and_ci_runs_the_test_one_then_the_slow_lane()
     {
         var commands = QuickStartCommands();
         Assert.Equal(2, commands.Count);
@@ -29,9 +29,13 @@ public class ReadmeTests
         Assert.StartsWith("dotnet test", test, StringComparison.Ordinal);
         var ci = File.ReadAllLines(Path.Combine(TestPaths.RepositoryRoot, ".ci", "run"));
         Assert.Contains(test, ci);
+        Assert.Contains("--filter \"Category!=Slow\"", test, StringComparison.Ordinal);
+        var slowLane = test.Replace("Category!=Slow", "Category=Slow", StringComparison.Ordinal);
+        Assert.True(Array.IndexOf(ci, slowLane) > Array.IndexOf(ci, test), ".ci/run runs the slow lane after the fast one");
     }
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void Quick_start_main_command_runs_with_a_tiny_step_count()
     {
         using var temp = TestPaths.Temp();

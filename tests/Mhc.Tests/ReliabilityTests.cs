@@ -95,6 +95,7 @@ public class ReliabilityTests(ITestOutputHelper output)
     }
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void Two_thousand_steps_keep_resident_memory_flat()
     {
         using var run = TestPaths.Temp();

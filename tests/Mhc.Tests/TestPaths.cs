@@ -1,12 +1,12 @@
 namespace Mhc.Tests;
 
-/// <summary>Locations the tests use: the repository, the shared corpora, and scratch folders.</summary>
+/// <summary>Locations the tests use: the repository, its data folder, and scratch folders.</summary>
 static class TestPaths
 {
     public static string RepositoryRoot { get; } = FindRoot();
 
-    /// <summary>A file of <c>../shared/data</c> next to the repository (CI has it).</summary>
-    public static string SharedData(string name) => Path.GetFullPath(Path.Combine(RepositoryRoot, "..", "shared", "data", name));
+    /// <summary>A file of the repository's <c>data/</c> folder (committed with it: the tests need nothing outside).</summary>
+    public static string Data(string name) => Path.Combine(RepositoryRoot, "data", name);
 
     /// <summary>A new empty folder, deleted when disposed.</summary>
     public static TempDirectory Temp() => new();

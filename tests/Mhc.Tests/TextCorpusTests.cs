@@ -10,7 +10,7 @@ public class TextCorpusTests
     [Fact]
     public void Tinyshakespeare_tokenises_offline_with_gpt2()
     {
-        var path = TestPaths.SharedData("tinyshakespeare.txt");
+        var path = TestPaths.Data("tinyshakespeare.txt");
         var corpus = TextCorpus.Load(path, new Gpt2Tokenizer(), 0.1, 64, cacheDirectory: null);
         Assert.Equal(338_025, corpus.Train.Length + corpus.Validation.Length);
         Assert.Equal(33_802, corpus.Validation.Length);

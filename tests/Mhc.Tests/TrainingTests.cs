@@ -30,6 +30,7 @@ public class TrainingTests
     [InlineData(ConnectionKind.HyperStatic)]
     [InlineData(ConnectionKind.HyperDynamic)]
     [InlineData(ConnectionKind.Manifold)]
+    [Trait("Category", "Slow")]
     public void Every_kind_memorises_a_tiny_batch(ConnectionKind kind)
     {
         using var run = TestPaths.Temp();

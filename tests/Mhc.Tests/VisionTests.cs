@@ -63,6 +63,7 @@ public class VisionTests
     [InlineData(ConnectionKind.HyperStatic)]
     [InlineData(ConnectionKind.HyperDynamic)]
     [InlineData(ConnectionKind.Manifold)]
+    [Trait("Category", "Slow")]
     public void Every_kind_memorises_a_tiny_batch_of_images(ConnectionKind kind)
     {
         using var run = TestPaths.Temp();
