@@ -24,9 +24,10 @@ static class BenchCommand
         var reference = new Option<bool>("--reference") { Description = "Time the reference (unfused) connection path." };
         var recompute = new Option<bool>("--recompute") { Description = "Time hc and mhc with recomputation (memory for time)." };
         var json = new Option<bool>("--json") { Description = "Print only JSON on stdout (progress goes to stderr)." };
+        var device = new Option<string>("--device") { Description = "cpu (default), cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var command = new Command("bench", "Time training steps of plain, residual, HC and mHC models side by side (interleaved, one process).")
         {
-            preset, dModel, layers, heads, seq, batch, streams, threads, steps, kinds, reference, recompute, json,
+            preset, dModel, layers, heads, seq, batch, streams, threads, steps, kinds, reference, recompute, json, device,
         };
         command.SetAction(parse => CliErrors.Run(parse.GetValue(GlobalOptions.Verbose), () =>
         {
@@ -45,6 +46,7 @@ static class BenchCommand
                 Steps = parse.GetValue(steps) ?? basis.Steps,
                 Reference = parse.GetValue(reference),
                 Recompute = parse.GetValue(recompute),
+                Device = parse.GetValue(device)!,
             };
             if (config.Reference && config.Recompute) throw new ArgumentException("--recompute applies to the fused path; drop --reference.");
             Validate(config);

@@ -24,6 +24,7 @@ public static class CliApp
             SampleCommand.Create(),
             EvalCommand.Create(),
             InspectCommand.Create(),
+            ExportCommand.Create(),
             BenchCommand.Create(),
             DemoCommand.Create(),
         };

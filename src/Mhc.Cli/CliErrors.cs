@@ -30,7 +30,7 @@ static class CliErrors
         RunExistsException => (ExitCodes.InvalidArguments, $"{e.Message} (--resume continues it; --out chooses another directory)"),
         ArgumentException a => (ExitCodes.InvalidArguments, WithoutParameterSuffix(a)),
         NonFiniteException => (ExitCodes.NumericalFault, $"{e.Message} (options: --lr, --skip-nonfinite)"),
-        CheckpointException => (ExitCodes.CheckpointError, e.Message),
+        CheckpointException or Interop.WeightFileException => (ExitCodes.CheckpointError, e.Message),
         RunDirectoryInUseException => (ExitCodes.RunDirectoryInUse, $"{e.Message} (--out chooses another directory)"),
         InvalidDataException or FileNotFoundException or DirectoryNotFoundException => (ExitCodes.DataError, e.Message),
         IOException or UnauthorizedAccessException => (ExitCodes.WriteFailed, e.Message),

@@ -37,6 +37,7 @@ static class CompareCommand
             };
             var config = run.Build(parse, kind: null, basis);
             config.Validate();
+            Devices.Resolve(config.Training.Device);   // before anything is written
             var kindList = parse.GetValue(kinds)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
                 .Select(ConnectionKindNames.Parse).Distinct().ToList();
             if (kindList.Count == 0) throw new ArgumentException("--kinds is empty: name at least one of residual, hc-static, hc, mhc.");

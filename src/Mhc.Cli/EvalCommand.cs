@@ -10,13 +10,14 @@ static class EvalCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<string>("--checkpoint") { Description = "Run directory or checkpoint folder.", Required = true };
+        var source = new ModelSource.Options();
         var data = new Option<string?>("--data") { Description = "Language models: evaluate on this text file or folder (whole) instead of the run's validation split." };
-        var command = new Command("eval", "Validation loss and perplexity (language) or accuracy (vision) of a trained model.") { checkpoint, data };
+        var command = new Command("eval", "Validation loss and perplexity (language) or accuracy (vision) of a trained model.") { data };
+        foreach (var option in source.All) command.Options.Add(option);
         command.SetAction(parse => CliErrors.Run(parse.GetValue(GlobalOptions.Verbose), () =>
         {
-            var loaded = CheckpointLoader.Open(parse.GetValue(checkpoint)!);
-            var config = loaded.State.Config;
+            var loaded = source.Resolve(parse);
+            var config = loaded.Config;
             PreparedTask prepared;
             int batches;
             if (parse.GetValue(data) is { } path)
@@ -25,7 +26,7 @@ static class EvalCommand
                     throw new ArgumentException("--data applies to language models; a vision model is evaluated on its run's validation images.");
                 // The whole text, cut into consecutive windows covering it.
                 var seqLen = config.Model.SeqLen;
-                var tokens = TextCorpus.Load(path, CheckpointLoader.TokenizerOf(config), 0.5, seqLen, cacheDirectory: null);
+                var tokens = TextCorpus.Load(path, loaded.Tokenizer, 0.5, seqLen, cacheDirectory: null);
                 var all = tokens.Train.Concat(tokens.Validation).ToArray();
                 var corpus = new TokenCorpus { Description = tokens.Description, TokenizerName = tokens.TokenizerName, VocabSize = tokens.VocabSize, Train = all, Validation = all };
                 Console.WriteLine($"data: {tokens.Description}");
@@ -34,13 +35,13 @@ static class EvalCommand
             }
             else
             {
-                prepared = TrainCommand.Prepare(config, TrainCommand.CacheBeside(loaded.RunDirectory));
+                prepared = TrainCommand.Prepare(config, loaded.CacheDirectory);
                 batches = config.Training.EvalBatches;
             }
             using var task = prepared.Create(config);
-            loaded.LoadModel(task.Model);
+            loaded.LoadInto(task.Model);
             var evaluation = task.Evaluate(batches);
-            Console.WriteLine($"checkpoint: {loaded.Directory} (step {loaded.State.Step}), {RunDescription.Model(config)}");
+            Console.WriteLine($"{loaded.Description}, {RunDescription.Model(config)}");
             Console.WriteLine(evaluation.Accuracy is { } accuracy
                 ? string.Create(CultureInfo.InvariantCulture, $"validation loss {evaluation.Loss:F4}, top-1 accuracy {accuracy:P2} ({batches * config.Training.BatchSize} images)")
                 : string.Create(CultureInfo.InvariantCulture, $"validation loss {evaluation.Loss:F4} nats/token, perplexity {Math.Exp(evaluation.Loss):F2} ({batches * config.Training.BatchSize} windows of {config.Model.SeqLen} tokens)"));

@@ -11,27 +11,29 @@ static class InspectCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<string>("--checkpoint") { Description = "Run directory or checkpoint folder.", Required = true };
+        var source = new ModelSource.Options();
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
         var command = new Command("inspect", "Show each sub-layer's H_pre / H_post / H_res statistics and gains of a saved model, on the run's probe sequence.")
         {
-            checkpoint, json,
+            json,
         };
+        foreach (var option in source.All) command.Options.Add(option);
         command.SetAction(parse => CliErrors.Run(parse.GetValue(GlobalOptions.Verbose), () =>
         {
-            var loaded = CheckpointLoader.Open(parse.GetValue(checkpoint)!);
-            var config = loaded.State.Config;
-            var prepared = TrainingTasks.Prepare(config, TrainCommand.CacheBeside(loaded.RunDirectory));
+            var loaded = source.Resolve(parse);
+            var config = loaded.Config;
+            var prepared = TrainingTasks.Prepare(config, loaded.CacheDirectory);
             using var task = prepared.Create(config);
-            loaded.LoadModel(task.Model);
+            loaded.LoadInto(task.Model);
             var profile = TrainingDiagnostics.Measure(task);
             var kind = config.Connection.Kind.ToName();
             if (parse.GetValue(json))
             {
                 Console.WriteLine(JsonSerializer.Serialize(new
                 {
-                    checkpoint = loaded.Directory,
-                    step = loaded.State.Step,
+                    checkpoint = loaded.Checkpoint?.Directory,
+                    step = loaded.Checkpoint?.Step,
+                    weights = loaded.Weights,
                     kind,
                     task = config.Task,
                     streams = config.Connection.Streams,
@@ -40,7 +42,7 @@ static class InspectCommand
                 }, Json));
                 return ExitCodes.Success;
             }
-            Console.WriteLine($"{loaded.Directory}: {RunDescription.Model(config)}, step {loaded.State.Step}; probe = the first validation {(config.Task == RunConfig.Vision ? "image" : "sequence")}");
+            Console.WriteLine($"{loaded.Description}: {RunDescription.Model(config)}; probe = the first validation {(config.Task == RunConfig.Vision ? "image" : "sequence")}");
             Console.WriteLine($"{"k",3} {"branch",-9} {"H_pre min…max",15} {"H_post min…max",15} {"gain fwd",9} {"gain bwd",9} {"comp fwd",9} {"comp bwd",9} {"comp min col",12} {"DS error",9} {"saturated",9} {"cos",6}");
             foreach (var d in profile.Sublayers)
                 Console.WriteLine($"{d.Index,3} {(d.Index % 2 == 0 ? "attention" : "mlp"),-9} {$"{d.PreMin:F3}…{d.PreMax:F3}",15} {$"{d.PostMin:F3}…{d.PostMax:F3}",15} " +

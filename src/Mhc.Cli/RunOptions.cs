@@ -27,9 +27,12 @@ sealed class RunOptions
     public readonly Option<bool> SkipNonFinite = new("--skip-nonfinite") { Description = "Skip steps whose loss or gradient is NaN/Inf instead of stopping." };
     public readonly Option<bool> Recompute = new("--recompute") { Description = "Keep only every L_r-th stream state and the branch outputs; recompute the rest in backward (less memory, more time)." };
     public readonly Option<int?> DiagnosticsEvery = new("--diagnostics-every") { Description = "Measure gains and coefficient statistics every N steps into metrics.jsonl (default 10; 0 = at evaluations only)." };
+    public readonly Option<string?> Device = new("--device") { Description = "cpu (default; fused kernels), cuda or cuda:N (needs -p:TorchSharpBundle=cuda)." };
+    public readonly Option<string?> Definition = new("--mhc-definition") { Description = "mHC's arithmetic: paper (default) or deepseek-v4 (ε in H_pre and Sinkhorn, as DeepSeek's code)." };
 
     public IEnumerable<Option> All =>
-        [Config, Task, Data, Tokenizer, Streams, Layers, DModel, Heads, SeqLen, BatchSize, LearningRate, Steps, Seed, Threads, SkipNonFinite, Recompute, DiagnosticsEvery];
+        [Config, Task, Data, Tokenizer, Streams, Layers, DModel, Heads, SeqLen, BatchSize, LearningRate, Steps, Seed, Threads, SkipNonFinite, Recompute,
+         DiagnosticsEvery, Device, Definition];
 
     /// <summary>
     /// The config file if given, else <paramref name="basis"/> (a resumed run's stored config or a preset), else
@@ -48,6 +51,7 @@ sealed class RunOptions
         config = config with { Task = parse.GetValue(Task) ?? config.Task };
         var connection = WithKind(config.Connection, kind, parse.GetValue(Streams));
         if (parse.GetValue(Recompute)) connection = connection with { Recompute = true };
+        if (parse.GetValue(Definition) is { } definition) connection = connection with { Definition = ManifoldDefinitionNames.Parse(definition) };
         if (config.Task == RunConfig.Vision)
         {
             if (parse.GetValue(SeqLen) is not null)
@@ -92,6 +96,7 @@ sealed class RunOptions
                 LearningRate = parse.GetValue(LearningRate) ?? training.LearningRate,
                 SkipNonFinite = parse.GetValue(SkipNonFinite) || training.SkipNonFinite,
                 DiagnosticsEvery = parse.GetValue(DiagnosticsEvery) ?? training.DiagnosticsEvery,
+                Device = parse.GetValue(Device) ?? training.Device,
             },
             Data = data with
             {

@@ -15,11 +15,13 @@ static class TrainCommand
         var connection = new Option<string?>("--connection") { Description = "residual, hc-static, hc or mhc (default mhc)." };
         var output = new Option<string?>("--out") { Description = "Run directory (default runs/<connection>-<time>)." };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its newest intact checkpoint." };
+        var initFrom = new Option<string?>("--init-from") { Description = "Start from the weights of this file (.safetensors or .pt, hf or mhcnet layout) with a fresh optimizer." };
         var command = new Command("train", "Train a GPT-style language model on a text file or folder, or on the built-in synthetic language.");
         foreach (var option in run.All) command.Options.Add(option);
         command.Options.Add(connection);
         command.Options.Add(output);
         command.Options.Add(resume);
+        command.Options.Add(initFrom);
         command.SetAction(parse => CliErrors.Run(parse.GetValue(GlobalOptions.Verbose), () =>
         {
             var kind = parse.GetValue(connection) is { } name ? ConnectionKindNames.Parse(name) : (ConnectionKind?)null;
@@ -30,6 +32,10 @@ static class TrainCommand
                 ? RunConfig.FromJson(File.ReadAllText(Path.Combine(outDir, Trainer.ConfigFile)))
                 : null;
             var config = run.Build(parse, kind, stored);
+            config.Validate();
+            Devices.Resolve(config.Training.Device);   // before anything is written
+            if (parse.GetValue(initFrom) is { } weights)
+                config = config with { Training = config.Training with { InitFrom = Path.GetFullPath(weights) } };
             config.Validate();
             var kindName = config.Connection.Kind.ToName();
             outDir ??= Path.Combine("runs", $"{(config.Task == RunConfig.Vision ? "vit-" : "")}{kindName}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");

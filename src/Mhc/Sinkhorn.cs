@@ -23,6 +23,13 @@ public sealed record SinkhornOptions
     /// </summary>
     public bool LogDomain { get; init; }
 
+    /// <summary>
+    /// DeepSeek-V4's arithmetic when positive (it uses 1e-6): the first normalisation is a softmax, ε is added to each of
+    /// its entries and to every later denominator. 0 (the default) is the paper's projection. With ε &gt; 0 the
+    /// iteration runs on values (the softmax keeps them finite); <see cref="LogDomain"/> does not apply.
+    /// </summary>
+    public double Epsilon { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
     public void Validate()
     {
@@ -30,6 +37,8 @@ public sealed record SinkhornOptions
             throw new ArgumentException($"SinkhornOptions.Iterations = {Iterations} is out of range: allowed 1..10000.", nameof(Iterations));
         if (!double.IsFinite(Tolerance) || Tolerance < 0)
             throw new ArgumentException($"SinkhornOptions.Tolerance = {Tolerance} is out of range: allowed a finite number >= 0 (0 = no early stop).", nameof(Tolerance));
+        if (!double.IsFinite(Epsilon) || Epsilon < 0 || Epsilon >= 1)
+            throw new ArgumentException($"SinkhornOptions.Epsilon = {Epsilon} is out of range: allowed [0, 1) (0 = the paper's projection).", nameof(Epsilon));
     }
 }
 
@@ -70,8 +79,8 @@ public static class Sinkhorn
         var work = logits.dtype is ScalarType.Float16 or ScalarType.BFloat16 ? logits.to(ScalarType.Float32) : logits;
         // Shifting by the per-matrix max changes nothing mathematically and keeps exp <= 1.
         var shifted = work - work.amax([-2, -1], keepdim: true);
-        var useLog = options.LogDomain || (-shifted).max().ToDouble() > SafeSpread(work.dtype == ScalarType.Float64);
-        var result = useLog ? IterateLog(shifted, options) : IterateExp(shifted, options);
+        var useLog = options.Epsilon == 0 && (options.LogDomain || (-shifted).max().ToDouble() > SafeSpread(work.dtype == ScalarType.Float64));
+        var result = useLog ? IterateLog(shifted, options) : options.Epsilon > 0 ? IterateWithEpsilon(shifted, options) : IterateExp(shifted, options);
         return result.to(logits.dtype).MoveToOuterDisposeScope();
     }
 
@@ -89,6 +98,22 @@ public static class Sinkhorn
         {
             m = m / m.sum(-2, keepdim: true);
             m = m / m.sum(-1, keepdim: true);
+            if (Converged(m, options)) break;
+        }
+        return m;
+    }
+
+    // DeepSeek-V4's form (their sinkhorn_normalize_ref, in our orientation: dim −2 is their last index): the first column
+    // normalisation is a softmax plus ε, every denominator after it gets + ε.
+    static Tensor IterateWithEpsilon(Tensor shifted, SinkhornOptions options)
+    {
+        var eps = options.Epsilon;
+        var m = shifted.softmax(-2) + eps;
+        m = m / (m.sum(-1, keepdim: true) + eps);
+        for (var t = 1; t < options.Iterations; t++)
+        {
+            m = m / (m.sum(-2, keepdim: true) + eps);
+            m = m / (m.sum(-1, keepdim: true) + eps);
             if (Converged(m, options)) break;
         }
         return m;

@@ -18,6 +18,12 @@ enum Requirement
 
     /// <summary>512-bit vectors in hardware (AVX-512), for the kernels' second vector width.</summary>
     Vector512,
+
+    /// <summary>No CUDA device visible to TorchSharp (the CPU bundle, or no GPU): what the "CUDA asked for, none here" errors need.</summary>
+    NoCuda,
+
+    /// <summary>Debian's Python with PyTorch (<c>/usr/bin/python3</c> importing torch; <c>.ci/run</c> installs python3-torch).</summary>
+    PyTorch,
 }
 
 /// <summary>
@@ -27,6 +33,10 @@ enum Requirement
 static class Conditions
 {
     static readonly Lazy<string?> MountNamespaceProblem = new(ProbeMountNamespace);
+    static readonly Lazy<string?> PyTorchProblem = new(ProbePyTorch);
+
+    /// <summary>The Python the PyTorch tests run: Debian's, not whatever python3 comes first on the PATH.</summary>
+    public const string Python = "/usr/bin/python3";
 
     /// <summary>Null when <paramref name="requirement"/> is met; otherwise the skip reason.</summary>
     public static string? Unmet(Requirement requirement) => requirement switch
@@ -35,6 +45,8 @@ static class Conditions
         Requirement.MountNamespace => Unmet(Requirement.Linux) ?? MountNamespaceProblem.Value,
         Requirement.Readelf => Unmet(Requirement.Linux) ?? (OnPath("readelf") ? null : "needs binutils' readelf on the PATH (apt-get install binutils)"),
         Requirement.Vector512 => Lanes512<double>.Supported ? null : "needs AVX-512: this CPU has no 512-bit vectors, so the kernels run in Vector<T> only",
+        Requirement.PyTorch => PyTorchProblem.Value,
+        Requirement.NoCuda => TorchSharp.torch.cuda.is_available() ? "this machine has CUDA, so asking for it is not an error here" : null,
         _ => throw new ArgumentOutOfRangeException(nameof(requirement), requirement, null),
     };
 
@@ -44,6 +56,13 @@ static class Conditions
     static bool OnPath(string program) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
             .Any(dir => File.Exists(Path.Combine(dir, program)));
+
+    static string? ProbePyTorch()
+    {
+        if (!File.Exists(Python)) return $"needs {Python} with PyTorch (apt-get install python3-torch)";
+        var result = CliProcess.RunFile(Python, ["-c", "import torch; print(torch.__version__)"]);
+        return result.Code == 0 ? null : $"needs PyTorch for {Python} (apt-get install --no-install-recommends python3-torch): {result.Err.Trim()}";
+    }
 
     /// <summary>Mounts a 64 kB tmpfs in a private user and mount namespace, as the full-disk test does.</summary>
     static string? ProbeMountNamespace()

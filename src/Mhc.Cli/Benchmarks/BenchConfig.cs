@@ -39,6 +39,9 @@ sealed record BenchConfig
     /// <summary>Recompute the connections' intermediates in backward (fused path only).</summary>
     public bool Recompute { get; init; }
 
+    /// <summary>cpu, cuda or cuda:N (CUDA tensors take the reference path).</summary>
+    public string Device { get; init; } = "cpu";
+
     /// <summary>The R2 shape: d = 1024, 16 heads, batch 4.</summary>
     public static BenchConfig R2 { get; } = new() { DModel = 1024, Heads = 16, Batch = 4 };
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Mhc.Connections;
 using Mhc.Diagnostics;
 using Mhc.Models;
+using Mhc.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -34,10 +35,11 @@ static class StepBenchmark
         ArgumentNullException.ThrowIfNull(kinds);
         if (!kinds.Contains("residual")) throw new ArgumentException("the benchmark needs the residual kind as its reference.", nameof(kinds));
         set_num_threads(config.Threads);
+        var device = Devices.Resolve(config.Device);
         manual_seed(0);
-        using var ids = randint(0, config.Vocab, [config.Batch, config.Seq]);
-        using var targets = randint(0, config.Vocab, [config.Batch, config.Seq]);
-        var runners = kinds.Select(k => new Runner(k, config)).ToList();
+        using var ids = randint(0, config.Vocab, [config.Batch, config.Seq]).to(device);
+        using var targets = randint(0, config.Vocab, [config.Batch, config.Seq]).to(device);
+        var runners = kinds.Select(k => new Runner(k, config, device)).ToList();
         try
         {
             progress?.Invoke($"warm-up: {config.Warmup} steps per kind");
@@ -81,7 +83,7 @@ static class StepBenchmark
         readonly nn.Module<Tensor, Tensor> model;
         readonly optim.Optimizer optimizer;
 
-        public Runner(string kind, BenchConfig config)
+        public Runner(string kind, BenchConfig config, Device device)
         {
             Kind = kind;
             var connection = kind is "plain" or "residual"
@@ -94,6 +96,7 @@ static class StepBenchmark
             };
             manual_seed(1);
             model = kind == "plain" ? new PlainGpt(gpt) : new Gpt(gpt);
+            model.to(device);
             optimizer = optim.AdamW(model.parameters(), 1e-4, 0.9, 0.95, weight_decay: 0.1);
         }
 

@@ -38,6 +38,9 @@ public sealed record ConnectionOptions
     /// </summary>
     public bool Recompute { get; init; }
 
+    /// <summary>mHC only: the paper's arithmetic (default) or DeepSeek-V4's (ε in H_pre and in Sinkhorn).</summary>
+    public ManifoldDefinition Definition { get; init; } = ManifoldDefinition.Paper;
+
     /// <summary>Options for the baseline: one stream, plain Pre-Norm residual.</summary>
     public static ConnectionOptions Residual { get; } = new() { Kind = ConnectionKind.Residual, Streams = 1 };
 
@@ -61,6 +64,10 @@ public sealed record ConnectionOptions
             throw new ArgumentException($"ConnectionOptions.SinkhornIterations = {SinkhornIterations} is out of range: allowed 1..10000.", nameof(SinkhornIterations));
         if (!double.IsFinite(GateInit) || GateInit < 0)
             throw new ArgumentException($"ConnectionOptions.GateInit = {GateInit} is out of range: allowed a finite number >= 0.", nameof(GateInit));
+        if (!Enum.IsDefined(Definition))
+            throw new ArgumentException($"ConnectionOptions.Definition = {(int)Definition} is not a ManifoldDefinition: allowed {string.Join(", ", Enum.GetNames<ManifoldDefinition>())}.", nameof(Definition));
+        if (Definition != ManifoldDefinition.Paper && Kind != ConnectionKind.Manifold)
+            throw new ArgumentException($"ConnectionOptions.Definition = {Definition} is invalid for Kind = {Kind}: it chooses mHC's arithmetic.", nameof(Definition));
         if (!UseTanh && Kind is not (ConnectionKind.HyperStatic or ConnectionKind.HyperDynamic))
             throw new ArgumentException($"ConnectionOptions.UseTanh = false is invalid for Kind = {Kind}: allowed only for HyperStatic and HyperDynamic.", nameof(UseTanh));
     }

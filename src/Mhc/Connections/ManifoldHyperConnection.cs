@@ -18,6 +18,9 @@ public sealed class ManifoldHyperConnection : Connection
     /// <summary>ε of the RMS normalisation of the flattened state.</summary>
     public const double RmsEpsilon = 1e-6;
 
+    /// <summary>The ε DeepSeek-V4 adds to H_pre and inside Sinkhorn (<see cref="ManifoldDefinition.DeepSeekV4"/>).</summary>
+    public const double DeepSeekEpsilon = 1e-6;
+
     /// <summary>Off-diagonal initial logit of H_res: identity-leaning but far from saturation (spec §5.1).</summary>
     public const double ResOffDiagonalInit = -4.0;
 
@@ -70,10 +73,17 @@ public sealed class ManifoldHyperConnection : Connection
     /// <inheritdoc/>
     public override IReadOnlyList<Tensor> ParametersWithoutWeightDecay => [alpha_pre, alpha_post, alpha_res, bias_pre, bias_post, bias_res];
 
-    ManifoldParameters Kernel => new(phi, alpha_pre, alpha_post, alpha_res, bias_pre, bias_post, bias_res);
+    /// <summary>The parameters as the kernels read them (also what weight layouts map).</summary>
+    internal ManifoldParameters Kernel => new(phi, alpha_pre, alpha_post, alpha_res, bias_pre, bias_post, bias_res);
 
     /// <inheritdoc/>
     internal override IReadOnlyList<Tensor> KernelParameters => Kernel.All;
+
+    // The kernels compute the paper's arithmetic; DeepSeek's ε variant runs on the reference path.
+    bool Paper => Options.Definition == ManifoldDefinition.Paper;
+
+    /// <inheritdoc/>
+    internal override bool CanFuse(Tensor x) => Paper && base.CanFuse(x);
 
     /// <inheritdoc/>
     internal override FusedCoefficients FusedCoefficients(Tensor x, bool withGraph, bool withBranchInput, StreamMixing.WritePass? write = null)
@@ -156,16 +166,17 @@ public sealed class ManifoldHyperConnection : Connection
         var n = Streams;
         var (b, t) = (x.size(0), x.size(1));
         var v = x.to(CoefficientType(x)).reshape(b, t, n * DModel);              // [B, T, n·d]
-        if (!is_grad_enabled() && UseKernels(v, phi))
+        if (!is_grad_enabled() && Paper && UseKernels(v, phi))
         {
             // Without a backward to feed, report exactly what the fused forward applies.
             using var fused = FusedCoefficients(x.contiguous(), withGraph: false, withBranchInput: false);
             return new Mixing(fused.Pre.alias().MoveToOuterDisposeScope(), fused.Post.alias().MoveToOuterDisposeScope(), fused.Res.alias().MoveToOuterDisposeScope());
         }
         var projected = Project(v);                                              // [B, T, n² + 2n]
-        var pre = (alpha_pre * projected.narrow(-1, 0, n) + bias_pre).sigmoid();
+        var epsilon = Paper ? 0 : DeepSeekEpsilon;
+        var pre = (alpha_pre * projected.narrow(-1, 0, n) + bias_pre).sigmoid() + epsilon;
         var post = (alpha_post * projected.narrow(-1, n, n) + bias_post).sigmoid() * 2;
-        var res = Sinkhorn.Project(LogitsOf(projected), Options.SinkhornIterations);
+        var res = Sinkhorn.Project(LogitsOf(projected), new SinkhornOptions { Iterations = Options.SinkhornIterations, Epsilon = epsilon });
         return new Mixing(pre.MoveToOuterDisposeScope(), post.MoveToOuterDisposeScope(), res.MoveToOuterDisposeScope());
     }
 }

@@ -13,7 +13,8 @@ public sealed class LanguageModelTask : SupervisedTask<Gpt>
     /// <param name="config">Run configuration; its vocabulary must cover the corpus's tokenizer.</param>
     /// <param name="corpus">Tokens.</param>
     public LanguageModelTask(RunConfig config, TokenCorpus corpus)
-        : base(new Gpt(Checked(config, corpus).Model), (long)config.Training.BatchSize * config.Model.SeqLen, reportsAccuracy: false)
+        : base(new Gpt(Checked(config, corpus).Model), (long)config.Training.BatchSize * config.Model.SeqLen, reportsAccuracy: false,
+            Devices.Resolve(config.Training.Device))
     {
         batches = new TokenBatches(corpus, config.Model.SeqLen, config.Training.BatchSize, config.Training.Seed);
     }

@@ -41,7 +41,7 @@ public sealed record RunConfig
         ReadCommentHandling = JsonCommentHandling.Skip,
         AllowTrailingCommas = true,
         WriteIndented = true,
-        Converters = { new ConnectionKindConverter() },
+        Converters = { new ConnectionKindConverter(), new DefinitionConverter() },
     };
 
     /// <summary>The connection options of the active model.</summary>
@@ -103,6 +103,24 @@ public sealed record RunConfig
     /// <param name="json">Text produced by <see cref="ToJson"/>.</param>
     public static RunConfig FromJson(string json) =>
         JsonSerializer.Deserialize<RunConfig>(json, Json) ?? throw new ArgumentException("config JSON is null.", nameof(json));
+
+    sealed class DefinitionConverter : JsonConverter<ManifoldDefinition>
+    {
+        public override ManifoldDefinition Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            try
+            {
+                return reader.TokenType == JsonTokenType.String ? ManifoldDefinitionNames.Parse(reader.GetString()!)
+                    : throw new JsonException("definition must be a string: paper or deepseek-v4.");
+            }
+            catch (ArgumentException e)
+            {
+                throw new JsonException(e.Message, e);
+            }
+        }
+
+        public override void Write(Utf8JsonWriter writer, ManifoldDefinition value, JsonSerializerOptions options) => writer.WriteStringValue(value.ToName());
+    }
 
     sealed class ConnectionKindConverter : JsonConverter<ConnectionKind>
     {

@@ -14,13 +14,18 @@ namespace Mhc.Training;
 public abstract class SupervisedTask<TModel> : ITrainingTask where TModel : nn.Module<Tensor, Tensor>, IStreamModel
 {
     readonly bool reportsAccuracy;
+    readonly Device device;
 
-    /// <summary>Wraps <paramref name="model"/>.</summary>
+    /// <summary>Wraps <paramref name="model"/> and moves it to <paramref name="device"/>.</summary>
     /// <param name="model">The model; disposed with the task.</param>
     /// <param name="tokensPerMicroBatch">Sequence positions per micro-batch, for throughput.</param>
     /// <param name="reportsAccuracy">Whether evaluation reports top-1 accuracy (classification).</param>
-    protected SupervisedTask(TModel model, long tokensPerMicroBatch, bool reportsAccuracy)
+    /// <param name="device">Where the model and its batches go (<see cref="Devices.Resolve"/>).</param>
+    protected SupervisedTask(TModel model, long tokensPerMicroBatch, bool reportsAccuracy, Device device)
     {
+        ArgumentNullException.ThrowIfNull(model);
+        this.device = device;
+        if (device.type != TorchSharp.DeviceType.CPU) model.to(device);
         Network = model;
         TokensPerMicroBatch = tokensPerMicroBatch;
         this.reportsAccuracy = reportsAccuracy;
@@ -51,7 +56,7 @@ public abstract class SupervisedTask<TModel> : ITrainingTask where TModel : nn.M
     /// <inheritdoc/>
     public Tensor TrainingLoss(long index, int micro)
     {
-        var (input, target) = TrainBatch(index, micro);
+        var (input, target) = OnDevice(TrainBatch(index, micro));
         using (input)
         using (target)
         using (var logits = Network.call(input))
@@ -69,7 +74,7 @@ public abstract class SupervisedTask<TModel> : ITrainingTask where TModel : nn.M
             for (var i = 0; i < batches; i++)
             {
                 using var scope = NewDisposeScope();
-                var (input, target) = ValidationBatch(i, batches);
+                var (input, target) = OnDevice(ValidationBatch(i, batches));
                 var logits = Network.call(input);
                 loss += Loss(logits, target).ToDouble();
                 if (!reportsAccuracy)
@@ -91,7 +96,7 @@ public abstract class SupervisedTask<TModel> : ITrainingTask where TModel : nn.M
     /// <inheritdoc/>
     public IReadOnlyList<Tensor> ProbeStates()
     {
-        var (input, target) = ValidationBatch(0, 1);
+        var (input, target) = OnDevice(ValidationBatch(0, 1));
         using (input)
         using (target)
         using (var first = input.narrow(0, 0, 1))
@@ -103,6 +108,15 @@ public abstract class SupervisedTask<TModel> : ITrainingTask where TModel : nn.M
     {
         Network.Dispose();
         GC.SuppressFinalize(this);
+    }
+
+    // Batches are made on the CPU; on another device they move there (and the CPU copies go).
+    (Tensor Input, Tensor Target) OnDevice((Tensor Input, Tensor Target) batch)
+    {
+        if (device.type == TorchSharp.DeviceType.CPU) return batch;
+        using (batch.Input)
+        using (batch.Target)
+            return (batch.Input.to(device), batch.Target.to(device));
     }
 
     // Logits [..., classes] against targets [...]: next-token prediction and classification alike.

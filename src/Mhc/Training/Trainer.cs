@@ -98,6 +98,8 @@ public sealed class Trainer
             elapsedBefore = checkpoint.State.ElapsedS;
             metrics.TruncateAfter(start);
         }
+        // A fresh run may start from given weights; a resumed one has them in its checkpoint already.
+        else if (options.InitFrom is { } weights) Interop.ModelWeights.Load(model, weights);
         var lastCheckpoint = checkpoint?.Directory;
         var parameters = model.parameters().Sum(p => p.numel());
         var optimal = task.OptimalValidationLoss(options.EvalBatches);

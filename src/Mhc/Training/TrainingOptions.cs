@@ -60,6 +60,12 @@ public sealed record TrainingOptions
     /// <summary>On a NaN or infinite loss or gradient, skip that step instead of stopping the run.</summary>
     public bool SkipNonFinite { get; init; }
 
+    /// <summary>Where the model runs: <c>cpu</c> (default; the fused kernels), <c>cuda</c> or <c>cuda:N</c> (the reference path).</summary>
+    public string Device { get; init; } = "cpu";
+
+    /// <summary>A weight file (safetensors or PyTorch, either layout) the run starts from instead of a fresh initialisation; null = none.</summary>
+    public string? InitFrom { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid value and its allowed range.</summary>
     public void Validate()
     {
@@ -85,5 +91,7 @@ public sealed record TrainingOptions
         Require(DiagnosticsEvery >= 0, "diagnostics_every", DiagnosticsEvery, ">= 0 (0 = at evaluations only)");
         Require(Seed >= 0, "seed", Seed, ">= 0");
         Require(Threads >= 0, "threads", Threads, ">= 0 (0 = all cores)");
+        Require(Devices.IsValid(Device), "device", $"'{Device}'", "cpu, cuda, cuda:N");
+        Require(InitFrom is null || InitFrom.Length > 0, "init_from", "''", "a weight file's path, or null");
     }
 }

@@ -1,4 +1,6 @@
 using Mhc.Connections;
+using Mhc.Models;
+using static TorchSharp.torch;
 
 namespace Mhc.Training;
 
@@ -11,6 +13,15 @@ public sealed record PreparedTask(RunConfig Config, string DataDescription, Func
 /// <summary>Loads a run's data once and builds its tasks: the language model or the vision model.</summary>
 public static class TrainingTasks
 {
+    /// <summary>The model of <paramref name="config"/> (a <see cref="Gpt"/> or a <see cref="Vit"/>), freshly initialised, on the CPU.</summary>
+    /// <param name="config">A resolved run configuration (vocabulary or classes set).</param>
+    public static nn.Module<Tensor, Tensor> CreateModel(RunConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        return config.Task == RunConfig.Vision ? new Vit(config.Vit) : new Gpt(config.Model);
+    }
+
     /// <summary>Loads the data of <paramref name="config"/> and resolves the model's data-dependent sizes.</summary>
     /// <param name="config">Run configuration (validated here).</param>
     /// <param name="cacheDirectory">Where tokenised text is cached (null = no cache).</param>

@@ -13,7 +13,8 @@ public sealed class VisionTask : SupervisedTask<Vit>
     /// <param name="config">Run configuration (task vision); its class count must cover the dataset's.</param>
     /// <param name="data">Images.</param>
     public VisionTask(RunConfig config, ImageDataset data)
-        : base(new Vit(Checked(config, data).Vit), (long)config.Training.BatchSize * config.Vit.Tokens, reportsAccuracy: true)
+        : base(new Vit(Checked(config, data).Vit), (long)config.Training.BatchSize * config.Vit.Tokens, reportsAccuracy: true,
+            Devices.Resolve(config.Training.Device))
     {
         batches = new ImageBatches(data, config.Training.BatchSize, config.Training.Seed);
     }
