@@ -22,13 +22,7 @@ public static class TextCorpus
     /// <exception cref="InvalidDataException">A file is empty, binary, not UTF-8, or the corpus is too short.</exception>
     public static TokenCorpus Load(string path, ITextTokenizer tokenizer, double validationFraction, int sequenceLength, string? cacheDirectory)
     {
-        ArgumentNullException.ThrowIfNull(path);
-        ArgumentNullException.ThrowIfNull(tokenizer);
-        var files = Files(path);
-        var contents = files.Select(ReadText).ToList();
-        var fingerprint = Fingerprint(tokenizer.Name, files, contents);
-        var cachePath = cacheDirectory is null ? null : System.IO.Path.Combine(cacheDirectory, $"{fingerprint}.{tokenizer.Name}.tokens");
-        var tokens = (cachePath is null ? null : ReadCache(cachePath)) ?? Tokenize(tokenizer, contents, cachePath);
+        var (tokens, name) = Tokens(path, tokenizer, cacheDirectory);
 
         var validation = (int)Math.Round(tokens.Length * validationFraction);
         var needed = sequenceLength + 1;
@@ -36,7 +30,6 @@ public static class TextCorpus
             throw new InvalidDataException(
                 $"data '{path}' has {tokens.Length:N0} {tokenizer.Name} tokens: too short for seq_len = {sequenceLength} " +
                 $"(each of the training and validation parts, {1 - validationFraction:P0} / {validationFraction:P0}, needs at least {needed} tokens).");
-        var name = files.Count == 1 ? System.IO.Path.GetFileName(files[0]) : $"{files.Count} files under {path}";
         return new TokenCorpus
         {
             Description = $"{name} ({tokenizer.Name}, {tokens.Length:N0} tokens: {tokens.Length - validation:N0} train / {validation:N0} validation)",
@@ -45,6 +38,25 @@ public static class TextCorpus
             Train = tokens[..^validation],
             Validation = tokens[^validation..],
         };
+    }
+
+    /// <summary>
+    /// Every token of the text at <paramref name="path"/> (a file, or the .txt files under a folder in ordinal order,
+    /// separated by a blank line), and a short name of the source. Cached in <paramref name="cacheDirectory"/> by content.
+    /// </summary>
+    /// <param name="path">A UTF-8 text file or a folder.</param>
+    /// <param name="tokenizer">The tokenizer.</param>
+    /// <param name="cacheDirectory">Where tokenised text is cached (null = no cache).</param>
+    public static (int[] Tokens, string Name) Tokens(string path, ITextTokenizer tokenizer, string? cacheDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        var files = Files(path);
+        var contents = files.Select(ReadText).ToList();
+        var fingerprint = Fingerprint(tokenizer.Name, files, contents);
+        var cachePath = cacheDirectory is null ? null : System.IO.Path.Combine(cacheDirectory, $"{fingerprint}.{tokenizer.Name}.tokens");
+        var tokens = (cachePath is null ? null : ReadCache(cachePath)) ?? Tokenize(tokenizer, contents, cachePath);
+        return (tokens, files.Count == 1 ? System.IO.Path.GetFileName(files[0]) : $"{files.Count} files under {path}");
     }
 
     static List<string> Files(string path)
