@@ -72,6 +72,29 @@ public class GptTests
         Assert.Equal(a, b);
         Assert.All(a, t => Assert.InRange(t, 0, 39));
     }
+
+    [Theory]
+    [InlineData(ConnectionKind.Residual)]
+    [InlineData(ConnectionKind.HyperStatic)]
+    [InlineData(ConnectionKind.HyperDynamic)]
+    [InlineData(ConnectionKind.Manifold)]
+    public void The_key_value_cache_gives_the_tokens_of_full_recomputation_across_the_window_edge(ConnectionKind kind)
+    {
+        // seq_len 12: a 5-token prompt and 30 new tokens slide the context 23 tokens past the window's edge.
+        manual_seed(53);
+        using var model = new Gpt(Small(kind));
+        Reference.Randomize(model, 0.3);   // far from the init, so the tokens vary and depend on the context
+        model.eval();
+        using var g1 = new Generator(1);
+        using var g2 = new Generator(1);
+        var cached = model.Generate([1, 2, 3, 4, 5], 30, 0, 0, g1, useCache: true);
+        var recomputed = model.Generate([1, 2, 3, 4, 5], 30, 0, 0, g2, useCache: false);
+        Assert.Equal(recomputed, cached);
+        Assert.True(recomputed.Distinct().Count() > 3, "the generated tokens barely vary: the test would not see a wrong context");
+        // A prompt longer than the context: only its last seq_len tokens count, in both paths.
+        var longPrompt = Enumerable.Range(0, 20).Select(i => i % 40).ToList();
+        Assert.Equal(model.Generate(longPrompt, 10, 0, 0, g2, useCache: false), model.Generate(longPrompt, 10, 0, 0, g1, useCache: true));
+    }
 }
 
 static class RunConfigDefaults

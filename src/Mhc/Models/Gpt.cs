@@ -104,18 +104,32 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>, IStreamModel
     public override Tensor forward(Tensor ids)
     {
         using var scope = NewDisposeScope();
-        var x = ConnectionChain.Forward(Connections, Embed(ids));   // one chain, so recomputation segments can span blocks
-        return Head(x).MoveToOuterDisposeScope();
+        var h = Hidden(ids);
+        var logits = head is null ? h.matmul(token_embedding.weight!.t()) : head.call(h);
+        return logits.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Mean cross-entropy of predicting <paramref name="targets"/> from <paramref name="ids"/>.</summary>
+    /// <summary>
+    /// Mean cross-entropy of predicting <paramref name="targets"/> from <paramref name="ids"/>, computed with the head
+    /// without the whole <c>[B·T, vocab]</c> logits (<see cref="LinearCrossEntropy"/>): the same value as the cross-entropy
+    /// of <see cref="forward"/>'s logits.
+    /// </summary>
     /// <param name="ids">Inputs <c>[B, T]</c>.</param>
     /// <param name="targets">Next tokens <c>[B, T]</c>.</param>
     public Tensor Loss(Tensor ids, Tensor targets)
     {
+        ArgumentNullException.ThrowIfNull(targets);
         using var scope = NewDisposeScope();
-        var logits = call(ids);
-        return nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten()).MoveToOuterDisposeScope();
+        var h = Hidden(ids);
+        return LinearCrossEntropy.Mean(h.flatten(0, 1), head?.weight ?? token_embedding.weight!, targets.flatten()).MoveToOuterDisposeScope();
+    }
+
+    // The final-normed hidden state [B, T, d]: everything but the head.
+    Tensor Hidden(Tensor ids)
+    {
+        using var scope = NewDisposeScope();
+        var x = ConnectionChain.Forward(Connections, Embed(ids));   // one chain, so recomputation segments can span blocks
+        return final_norm.call(Streams.Collapse(x)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -125,39 +139,87 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>, IStreamModel
     /// <param name="input">Token ids <c>[B, T]</c>.</param>
     public IReadOnlyList<Tensor> StreamStates(Tensor input) => ConnectionChain.States(Connections, Embed(input));
 
-    /// <summary>Samples <paramref name="count"/> tokens after <paramref name="prompt"/>.</summary>
+    /// <summary>
+    /// Samples <paramref name="count"/> tokens after <paramref name="prompt"/>; the context is the last seq_len tokens. With
+    /// <paramref name="useCache"/> (the default) each attention layer keeps the keys and values it has computed, so while
+    /// the context grows every new token runs each sub-layer on that token only. Once it is full, each new token shifts
+    /// the window, and every token's state changes with what it can see: the context is computed again, so both paths
+    /// give the same tokens.
+    /// </summary>
     /// <param name="prompt">Prompt ids (at least one).</param>
     /// <param name="count">Tokens to generate.</param>
     /// <param name="temperature">Softmax temperature; 0 = greedy.</param>
     /// <param name="topK">Keep the k most likely tokens (0 = all).</param>
     /// <param name="generator">Random source, for reproducible samples.</param>
-    public List<int> Generate(IReadOnlyList<int> prompt, int count, double temperature, int topK, Generator generator)
+    /// <param name="useCache">Keep keys and values instead of recomputing the context.</param>
+    /// <param name="onToken">Receives each token as soon as it is chosen (to stream long generations).</param>
+    public List<int> Generate(IReadOnlyList<int> prompt, int count, double temperature, int topK, Generator generator, bool useCache = true,
+        Action<int>? onToken = null)
     {
         ArgumentNullException.ThrowIfNull(prompt);
         if (prompt.Count == 0) throw new ArgumentException("The prompt must contain at least one token.", nameof(prompt));
+        if (count < 0) throw new ArgumentException($"count = {count} is out of range: allowed >= 0.", nameof(count));
+        if (count == 0) return [];
         var ids = prompt.ToList();
+        var device = token_embedding.weight!.device;
         using var _ = no_grad();
-        for (var i = 0; i < count; i++)
+        var attention = blocks.Select(b => (SelfAttention)b.Attention.Branch).ToList();
+        void Reset()
         {
-            using var scope = NewDisposeScope();
-            var context = ids.Skip(Math.Max(0, ids.Count - Config.SeqLen)).Select(t => (long)t).ToArray();
-            var logits = call(tensor(context, [1, context.Length], device: token_embedding.weight!.device))[0, -1];
-            int next;
-            if (temperature <= 0)
-                next = (int)logits.argmax().item<long>();
-            else
+            foreach (var a in attention)
             {
-                logits = logits / temperature;
-                if (topK > 0 && topK < logits.size(0))
-                {
-                    var threshold = logits.topk(topK).values[-1];
-                    logits = logits.masked_fill(logits < threshold, double.NegativeInfinity);
-                }
-                next = (int)logits.softmax(-1).multinomial(1, generator: generator).item<long>();
+                a.Cache?.Dispose();
+                a.Cache = useCache ? new KeyValueCache(Config.SeqLen) : null;
             }
-            ids.Add(next);
         }
-        return ids.Skip(prompt.Count).ToList();
+        Tensor Last(IEnumerable<int> tokens)
+        {
+            var context = tokens.Select(t => (long)t).ToArray();
+            using var input = tensor(context, [1, context.Length], device: device);
+            using var logits = call(input);
+            return logits[0, -1].clone();
+        }
+        Tensor Window()
+        {
+            Reset();
+            return Last(ids.Skip(Math.Max(0, ids.Count - Config.SeqLen)));
+        }
+        try
+        {
+            var next = Window();
+            for (var i = 0; i < count; i++)
+            {
+                var token = Pick(next, temperature, topK, generator);
+                next.Dispose();
+                ids.Add(token);
+                onToken?.Invoke(token);
+                if (i + 1 == count) break;
+                // The new token extends the context while it fits; past the edge the window moves and is computed again.
+                next = useCache && ids.Count <= Config.SeqLen ? Last([token]) : Window();
+            }
+            return ids.Skip(prompt.Count).ToList();
+        }
+        finally
+        {
+            foreach (var a in attention)
+            {
+                a.Cache?.Dispose();
+                a.Cache = null;
+            }
+        }
+    }
+
+    static int Pick(Tensor logits, double temperature, int topK, Generator generator)
+    {
+        using var scope = NewDisposeScope();
+        if (temperature <= 0) return (int)logits.argmax().item<long>();
+        logits = logits / temperature;
+        if (topK > 0 && topK < logits.size(0))
+        {
+            var threshold = logits.topk(topK).values[-1];
+            logits = logits.masked_fill(logits < threshold, double.NegativeInfinity);
+        }
+        return (int)logits.softmax(-1).multinomial(1, generator: generator).item<long>();
     }
 
     Tensor Embed(Tensor ids)
@@ -166,13 +228,5 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>, IStreamModel
             throw new ArgumentException($"Gpt expects token ids [B, T] with T <= seq_len = {Config.SeqLen}; got [{string.Join(", ", ids.shape)}].", nameof(ids));
         using var h = token_embedding.call(ids);                     // [B, T, d]
         return Streams.Expand(h, Config.Connection.Streams);           // [B, T, n, d]
-    }
-
-    Tensor Head(Tensor x)
-    {
-        using var scope = NewDisposeScope();
-        var h = final_norm.call(Streams.Collapse(x));                 // [B, T, d]
-        var logits = head is null ? h.matmul(token_embedding.weight!.t()) : head.call(h);
-        return logits.MoveToOuterDisposeScope();
     }
 }

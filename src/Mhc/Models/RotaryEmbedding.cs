@@ -24,16 +24,16 @@ sealed class RotaryEmbedding : nn.Module
         register_buffer("sin", angles.sin().to(ScalarType.Float32).MoveToOuterDisposeScope(), persistent: false);
     }
 
-    /// <summary>Rotates <paramref name="x"/> of shape <c>[B, H, T, h]</c>.</summary>
+    /// <summary>Rotates <paramref name="x"/> of shape <c>[B, H, T, h]</c> whose tokens sit at positions <paramref name="start"/>, start + 1, …</summary>
     /// <param name="x">Queries or keys.</param>
-    public Tensor Apply(Tensor x)
+    /// <param name="start">Position of the first token (non-zero while generating with a key-value cache).</param>
+    public Tensor Apply(Tensor x, long start = 0)
     {
         using var scope = NewDisposeScope();
-        var t = x.size(-2);
-        var half = x.size(-1) / 2;
+        var (t, half) = (x.size(-2), x.size(-1) / 2);
         // Looked up by name: Module.to(device) replaces registered buffers.
-        var c = get_buffer("cos")!.narrow(0, 0, t).to(x.dtype);
-        var s = get_buffer("sin")!.narrow(0, 0, t).to(x.dtype);
+        var c = get_buffer("cos")!.narrow(0, start, t).to(x.dtype);
+        var s = get_buffer("sin")!.narrow(0, start, t).to(x.dtype);
         var x1 = x.narrow(-1, 0, half);
         var x2 = x.narrow(-1, half, half);
         return cat([x1 * c - x2 * s, x2 * c + x1 * s], -1).MoveToOuterDisposeScope();

@@ -43,6 +43,12 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor>
     /// <summary>The output projection, whose initial scale depends on depth.</summary>
     public Linear OutputProjection => proj;
 
+    /// <summary>
+    /// While set (during <see cref="Gpt.Generate"/>), the layer keeps the keys and values of what it has seen, and its
+    /// input holds only the new tokens, which attend to everything stored (causally among themselves).
+    /// </summary>
+    internal KeyValueCache? Cache { get; set; }
+
     /// <inheritdoc/>
     public override Tensor forward(Tensor u)
     {
@@ -50,12 +56,25 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor>
         var (b, t, d) = (u.size(0), u.size(1), u.size(2));
         var qkvHeads = qkv.call(norm.call(u)).view(b, t, 3, heads, d / heads).permute(2, 0, 3, 1, 4);   // [3, B, H, T, h]
         var (q, k, v) = (qkvHeads[0], qkvHeads[1], qkvHeads[2]);
+        var start = Cache?.Position ?? 0;
         if (rotary is not null)
         {
-            q = rotary.Apply(q);
-            k = rotary.Apply(k);
+            q = rotary.Apply(q, start);
+            k = rotary.Apply(k, start);
         }
-        var attended = nn.functional.scaled_dot_product_attention(q, k, v, p: training ? dropoutRate : 0, is_casual: causal);
+        Tensor attended;
+        if (Cache is null || (start == 0 && t > 1))
+        {
+            // The whole context at once (training, or a cache's first fill).
+            Cache?.Append(k, v);
+            attended = nn.functional.scaled_dot_product_attention(q, k, v, p: training ? dropoutRate : 0, is_casual: causal);
+        }
+        else
+        {
+            if (t != 1) throw new InvalidOperationException("a filled key-value cache takes one new token at a time.");
+            var (keys, values) = Cache.Append(k, v);   // the new token and every stored one: all in its past
+            attended = nn.functional.scaled_dot_product_attention(q, keys, values);
+        }
         var merged = attended.transpose(1, 2).reshape(b, t, d);
         return dropout.call(proj.call(merged)).MoveToOuterDisposeScope();
     }

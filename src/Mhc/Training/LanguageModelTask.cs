@@ -35,5 +35,9 @@ public sealed class LanguageModelTask : SupervisedTask<Gpt>
     protected override (Tensor Input, Tensor Target) ValidationBatch(int index, int count) => batches.Validation(index, count);
 
     /// <inheritdoc/>
+    /// <remarks>The head and the loss in one, without the whole logits (<see cref="Gpt.Loss"/>).</remarks>
+    protected override Tensor Loss(Tensor input, Tensor target) => Network.Loss(input, target);
+
+    /// <inheritdoc/>
     public override double? OptimalValidationLoss(int batches) => this.batches.OptimalValidationLoss(batches);
 }

@@ -59,8 +59,7 @@ public abstract class SupervisedTask<TModel> : ITrainingTask where TModel : nn.M
         var (input, target) = OnDevice(TrainBatch(index, micro));
         using (input)
         using (target)
-        using (var logits = Network.call(input))
-            return Loss(logits, target);
+            return Loss(input, target);
     }
 
     /// <inheritdoc/>
@@ -75,10 +74,13 @@ public abstract class SupervisedTask<TModel> : ITrainingTask where TModel : nn.M
             {
                 using var scope = NewDisposeScope();
                 var (input, target) = OnDevice(ValidationBatch(i, batches));
-                var logits = Network.call(input);
-                loss += Loss(logits, target).ToDouble();
                 if (!reportsAccuracy)
+                {
+                    loss += Loss(input, target).ToDouble();
                     continue;
+                }
+                var logits = Network.call(input);
+                loss += CrossEntropy(logits, target).ToDouble();
                 correct += logits.argmax(-1).eq(target).sum().ToInt64();
                 total += target.numel();
             }
@@ -119,8 +121,17 @@ public abstract class SupervisedTask<TModel> : ITrainingTask where TModel : nn.M
             return (batch.Input.to(device), batch.Target.to(device));
     }
 
+    /// <summary>The mean loss of the model on one batch; by default the cross-entropy of its logits.</summary>
+    /// <param name="input">Model input.</param>
+    /// <param name="target">Targets.</param>
+    protected virtual Tensor Loss(Tensor input, Tensor target)
+    {
+        using var logits = Network.call(input);
+        return CrossEntropy(logits, target);
+    }
+
     // Logits [..., classes] against targets [...]: next-token prediction and classification alike.
-    static Tensor Loss(Tensor logits, Tensor target)
+    static Tensor CrossEntropy(Tensor logits, Tensor target)
     {
         using var flat = logits.flatten(0, -2);
         using var labels = target.flatten();

@@ -69,8 +69,6 @@ public static class WholeTextEvaluation
         for (var b = 0; b < starts.Length; b++)
             for (var i = 0; i <= length; i++) data[b * (length + 1) + i] = tokens[(int)(starts[b] + i)];
         var all = tensor(data, [starts.Length, length + 1], device: device);
-        var logits = model.call(all.narrow(1, 0, length));
-        var targets = all.narrow(1, 1, length);
-        return nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction: nn.Reduction.Sum).ToDouble();
+        return model.Loss(all.narrow(1, 0, length), all.narrow(1, 1, length)).ToDouble() * starts.Length * length;
     }
 }

@@ -1,0 +1,58 @@
+using Mhc.Connections;
+using Mhc.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Mhc.Tests;
+
+/// <summary>The head and the loss in one (no whole logits) equal the plain cross-entropy of the logits: value and gradients.</summary>
+public class LinearCrossEntropyTests
+{
+    [Theory]
+    [InlineData(100, 50_000)]   // 41 rows per chunk: three chunks, the last one short
+    [InlineData(7, 300)]        // one chunk
+    public void Equals_the_cross_entropy_of_the_logits_with_its_gradients(int rows, int vocab)
+    {
+        manual_seed(12);
+        var h = randn([rows, 8], ScalarType.Float64).requires_grad_(true);
+        var w = randn([vocab, 8], ScalarType.Float64).requires_grad_(true);
+        using var y = randint(0, vocab, [rows]);
+        var fused = LinearCrossEntropy.Mean(h, w, y);
+        fused.backward();
+        var (fusedLoss, fusedH, fusedW) = (fused.ToDouble(), Reference.Values(h.grad!), Reference.Values(w.grad!));
+        h.grad!.zero_();
+        w.grad!.zero_();
+        var plain = nn.functional.cross_entropy(h.matmul(w.t()), y);
+        plain.backward();
+        Assert.Equal(plain.ToDouble(), fusedLoss, 1e-12);
+        AssertClose(Reference.Values(h.grad!), fusedH);
+        AssertClose(Reference.Values(w.grad!), fusedW);
+        using var _ = no_grad();
+        Assert.Equal(plain.ToDouble(), LinearCrossEntropy.Mean(h, w, y).ToDouble(), 1e-12);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Gpt_loss_and_its_gradients_equal_those_of_its_logits(bool tied)
+    {
+        manual_seed(13);
+        using var model = new Gpt(new GptConfig { VocabSize = 40, DModel = 16, Layers = 1, Heads = 2, SeqLen = 8, TieEmbeddings = tied, Connection = new ConnectionOptions { Kind = ConnectionKind.Manifold } });
+        model.to(ScalarType.Float64);
+        using var ids = randint(0, 40, [3, 8]);
+        using var targets = randint(0, 40, [3, 8]);
+        model.Loss(ids, targets).backward();
+        var fused = model.parameters().Select(p => Reference.Values(p.grad!)).ToList();
+        model.zero_grad();
+        nn.functional.cross_entropy(model.call(ids).flatten(0, 1), targets.flatten()).backward();
+        var plain = model.parameters().Select(p => Reference.Values(p.grad!)).ToList();
+        for (var i = 0; i < plain.Count; i++) AssertClose(plain[i], fused[i]);
+    }
+
+    static void AssertClose(double[] expected, double[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (var i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-12 * (1 + Math.Abs(expected[i])), $"[{i}]: {expected[i]} vs {actual[i]}");
+    }
+}
