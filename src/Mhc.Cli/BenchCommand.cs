@@ -11,7 +11,11 @@ static class BenchCommand
 {
     public static Command Create()
     {
-        var preset = new Option<string>("--preset") { Description = "r1 (d 512, 8 blocks, 8 heads, seq 256, batch 8) or r2 (d 1024, 16 heads, batch 4).", DefaultValueFactory = _ => "r1" };
+        var preset = new Option<string>("--preset")
+        {
+            Description = "s (d 128, 4 blocks, 4 heads, seq 128, batch 16: the compare default), m (d 256, 6 blocks, seq 256, batch 8), r1 (d 512, 8 blocks, 8 heads, seq 256, batch 8) or r2 (d 1024, 16 heads, batch 4).",
+            DefaultValueFactory = _ => "r1",
+        };
         var dModel = new Option<int?>("--d-model") { Description = "Model width." };
         var layers = new Option<int?>("--layers") { Description = "Transformer blocks." };
         var heads = new Option<int?>("--heads") { Description = "Attention heads." };
@@ -25,9 +29,13 @@ static class BenchCommand
         var recompute = new Option<bool>("--recompute") { Description = "Time hc and mhc with recomputation (memory for time)." };
         var json = new Option<bool>("--json") { Description = "Print only JSON on stdout (progress goes to stderr)." };
         var device = new Option<string>("--device") { Description = "cpu (default), cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
+        var vocab = new Option<int?>("--vocab") { Description = "Vocabulary (default 256). Another value also times residual at 256 and the head's products alone, for the head's overhead." };
+        var generate = new Option<bool>("--generate") { Description = "Time generation with the key-value cache (ms per new token) instead of training steps." };
+        var prompt = new Option<int>("--prompt") { Description = "With --generate: prompt tokens.", DefaultValueFactory = _ => 64 };
+        var tokens = new Option<int>("--tokens") { Description = "With --generate: new tokens per round.", DefaultValueFactory = _ => 256 };
         var command = new Command("bench", "Time training steps of plain, residual, HC and mHC models side by side (interleaved, one process).")
         {
-            preset, dModel, layers, heads, seq, batch, streams, threads, steps, kinds, reference, recompute, json, device,
+            preset, dModel, layers, heads, seq, batch, streams, threads, steps, kinds, reference, recompute, json, device, vocab, generate, prompt, tokens,
         };
         command.SetAction(parse => CliErrors.Run(parse.GetValue(GlobalOptions.Verbose), () =>
         {
@@ -47,6 +55,7 @@ static class BenchCommand
                 Reference = parse.GetValue(reference),
                 Recompute = parse.GetValue(recompute),
                 Device = parse.GetValue(device)!,
+                Vocab = parse.GetValue(vocab) ?? basis.Vocab,
             };
             if (config.Reference && config.Recompute) throw new ArgumentException("--recompute applies to the fused path; drop --reference.");
             Validate(config);
@@ -55,11 +64,21 @@ static class BenchCommand
                 if (k is not ("plain" or "residual" or "hc-static" or "hc" or "mhc"))
                     throw new ArgumentException($"--kinds: '{k}' is unknown: allowed plain, residual, hc-static, hc, mhc.");
             var asJson = parse.GetValue(json);
-            var results = StepBenchmark.Run(config, kindList, line => Console.Error.WriteLine(line));
+            if (parse.GetValue(generate))
+            {
+                var (p, t) = (parse.GetValue(prompt), parse.GetValue(tokens));
+                if (p < 1 || p > config.Seq) throw new ArgumentException($"--prompt = {p} is out of range: allowed 1..{config.Seq} (the context).");
+                if (t < 2 || t > 100_000) throw new ArgumentException($"--tokens = {t} is out of range: allowed 2..100000.");
+                var generation = GenerationBenchmark.Run(config, kindList, p, t, line => Console.Error.WriteLine(line));
+                if (asJson) Console.WriteLine(JsonSerializer.Serialize(new { config, prompt = p, tokens = t, results = generation }, Json));
+                else PrintGeneration(config, p, t, generation);
+                return ExitCodes.Success;
+            }
+            var (results, vocabReference) = StepBenchmark.Run(config, kindList, line => Console.Error.WriteLine(line));
             if (asJson)
-                Console.WriteLine(JsonSerializer.Serialize(new { config, results }, Json));
+                Console.WriteLine(JsonSerializer.Serialize(new { config, results, vocab = vocabReference }, Json));
             else
-                Print(config, results);
+                Print(config, results, vocabReference);
             return ExitCodes.Success;
         }));
         return command;
@@ -81,15 +100,31 @@ static class BenchCommand
         Require(c.Streams >= 2, "--streams", c.Streams, ">= 2");
         Require(c.Threads >= 1, "--threads", c.Threads, ">= 1");
         Require(c.Steps >= 1, "--steps", c.Steps, ">= 1");
+        Require(c.Vocab is >= 2 and <= 1_000_000, "--vocab", c.Vocab, "2..1000000");
     }
 
-    static void Print(BenchConfig c, List<BenchResult> results)
+    static string Shape(BenchConfig c) => string.Create(CultureInfo.InvariantCulture,
+        $"d_model {c.DModel}, {c.Layers} blocks, {c.Heads} heads, seq {c.Seq}, batch {c.Batch}, vocab {c.Vocab}, n = {c.Streams}, {c.Threads} threads{(c.Reference ? ", reference path" : "")}{(c.Recompute ? ", recomputation" : "")}");
+
+    static void Print(BenchConfig c, List<BenchResult> results, VocabReference? vocab)
     {
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"d_model {c.DModel}, {c.Layers} blocks, {c.Heads} heads, seq {c.Seq}, batch {c.Batch}, n = {c.Streams}, {c.Threads} threads, {c.Steps} interleaved steps per kind{(c.Reference ? ", reference path" : "")}{(c.Recompute ? ", recomputation" : "")}"));
+        Console.WriteLine($"{Shape(c)}; {c.Steps} interleaved steps per kind");
         Console.WriteLine($"{"kind",-10} {"median ms",10} {"ratio",7} {"min–max",15} {"tokens/s",10} {"peak MB",9}");
         foreach (var r in results)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{r.Kind,-10} {r.MedianStepMs,10:F1} {r.RatioToResidual,7:F3} {$"{r.RatioMin:F3}–{r.RatioMax:F3}",15} {r.TokensPerS,10:N0} {r.PeakMemoryMb,9:F0}"));
+        if (vocab is not null)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"head at vocab {vocab.Vocab}: residual step {vocab.StepMs:F1} ms against {vocab.StepAt256Ms:F1} ms at vocab 256 + {vocab.HeadProductsMs:F1} ms for the head's three products alone: ratio {vocab.Ratio:F3}"));
+    }
+
+    static void PrintGeneration(BenchConfig c, int prompt, int tokens, List<GenerationResult> results)
+    {
+        Console.WriteLine($"{Shape(c)}; greedy generation with the key-value cache, prompt {prompt}, {tokens} new tokens, {c.Steps} interleaved rounds per kind");
+        Console.WriteLine($"{"kind",-10} {"ms/token",9} {"tokens/s",9} {"ratio",7} {"ms/token in window",19} {"ratio",7}");
+        foreach (var r in results)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{r.Kind,-10} {r.MsPerToken,9:F2} {r.TokensPerS,9:F1} {r.RatioToResidual,7:F3} {r.MsPerTokenInWindow,19:F2} {r.RatioInWindow,7:F3}"));
+        Console.WriteLine($"in window: tokens generated while the context still fits seq_len ({c.Seq}), each running every sub-layer on itself alone.");
     }
 }

@@ -42,9 +42,16 @@ sealed record BenchConfig
     /// <summary>cpu, cuda or cuda:N (CUDA tensors take the reference path).</summary>
     public string Device { get; init; } = "cpu";
 
-    /// <summary>The R2 shape: d = 1024, 16 heads, batch 4.</summary>
-    public static BenchConfig R2 { get; } = new() { DModel = 1024, Heads = 16, Batch = 4 };
-
-    /// <summary>The named shapes: r1 (the defaults) and r2.</summary>
-    public static IReadOnlyDictionary<string, BenchConfig> Presets { get; } = new Dictionary<string, BenchConfig> { ["r1"] = new(), ["r2"] = R2 };
+    /// <summary>
+    /// The named shapes: <c>s</c> (the default <c>mhc compare</c> model: d 128, 4 blocks, 4 heads, seq 128, batch 16),
+    /// <c>m</c> (d 256, 6 blocks, 4 heads, seq 256, batch 8), <c>r1</c> (the defaults: d 512, 8 blocks) and <c>r2</c>
+    /// (d 1024, 16 heads, batch 4).
+    /// </summary>
+    public static IReadOnlyDictionary<string, BenchConfig> Presets { get; } = new Dictionary<string, BenchConfig>
+    {
+        ["s"] = new() { DModel = 128, Layers = 4, Heads = 4, Seq = 128, Batch = 16 },
+        ["m"] = new() { DModel = 256, Layers = 6, Heads = 4, Seq = 256, Batch = 8 },
+        ["r1"] = new(),
+        ["r2"] = new() { DModel = 1024, Heads = 16, Batch = 4 },
+    };
 }

@@ -33,8 +33,21 @@ sealed class PlainGpt : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor ids)
     {
         using var scope = NewDisposeScope();
+        return Hidden(ids).matmul(token_embedding.weight!.t()).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The training loss as <see cref="Gpt.Loss"/> computes it (head and loss in one).</summary>
+    public Tensor Loss(Tensor ids, Tensor targets)
+    {
+        using var scope = NewDisposeScope();
+        return LinearCrossEntropy.Mean(Hidden(ids).flatten(0, 1), token_embedding.weight!, targets.flatten()).MoveToOuterDisposeScope();
+    }
+
+    Tensor Hidden(Tensor ids)
+    {
+        using var scope = NewDisposeScope();
         var x = token_embedding.call(ids);
         foreach (var branch in branches) x = x + branch.call(x);
-        return final_norm.call(x).matmul(token_embedding.weight!.t()).MoveToOuterDisposeScope();
+        return final_norm.call(x).MoveToOuterDisposeScope();
     }
 }
