@@ -29,10 +29,11 @@ sealed class RunOptions
     public readonly Option<int?> DiagnosticsEvery = new("--diagnostics-every") { Description = "Measure gains and coefficient statistics every N steps into metrics.jsonl (default 10; 0 = at evaluations only)." };
     public readonly Option<string?> Device = new("--device") { Description = "cpu (default; fused kernels), cuda or cuda:N (needs -p:TorchSharpBundle=cuda)." };
     public readonly Option<string?> Definition = new("--mhc-definition") { Description = "mHC's arithmetic: paper (default) or deepseek-v4 (ε in H_pre and Sinkhorn, as DeepSeek's code)." };
+    public readonly Option<string?> ResInit = new("--res-init") { Description = "mHC's b_res at step 0: identity (default; diagonal 0, off-diagonal −4) or uniform (all 0, as Megatron-LM)." };
 
     public IEnumerable<Option> All =>
         [Config, Task, Data, Tokenizer, Streams, Layers, DModel, Heads, SeqLen, BatchSize, LearningRate, Steps, Seed, Threads, SkipNonFinite, Recompute,
-         DiagnosticsEvery, Device, Definition];
+         DiagnosticsEvery, Device, Definition, ResInit];
 
     /// <summary>
     /// The config file if given, else <paramref name="basis"/> (a resumed run's stored config or a preset), else
@@ -52,6 +53,7 @@ sealed class RunOptions
         var connection = WithKind(config.Connection, kind, parse.GetValue(Streams));
         if (parse.GetValue(Recompute)) connection = connection with { Recompute = true };
         if (parse.GetValue(Definition) is { } definition) connection = connection with { Definition = ManifoldDefinitionNames.Parse(definition) };
+        if (parse.GetValue(ResInit) is { } resInit) connection = connection with { ResInit = ResInitNames.Parse(resInit) };
         if (config.Task == RunConfig.Vision)
         {
             if (parse.GetValue(SeqLen) is not null)
@@ -116,6 +118,9 @@ sealed class RunOptions
         var target = kind ?? current.Kind;
         var n = target == ConnectionKind.Residual ? 1
             : streams ?? (current.Kind == ConnectionKind.Residual ? new ConnectionOptions().Streams : current.Streams);
-        return current with { Kind = target, Streams = n };
+        // mHC's own options (its arithmetic, b_res's init) apply to mHC only: other kinds in a comparison keep their defaults.
+        return target == ConnectionKind.Manifold
+            ? current with { Kind = target, Streams = n }
+            : current with { Kind = target, Streams = n, Definition = ManifoldDefinition.Paper, ResInit = Connections.ResInit.Identity };
     }
 }

@@ -32,11 +32,11 @@ public class CompareCommandTests
             Assert.Contains($"<td>{kind}</td>", html, StringComparison.Ordinal);
         }
         Assert.Contains("mhc compare --steps 4", markdown, StringComparison.Ordinal);
-        foreach (var png in new[] { "loss.png", "grad_norm.png", "composite_gain.png", "single_gain.png", "gain_history.png" })
+        foreach (var png in new[] { "loss.png", "grad_norm.png", "composite_gain.png", "single_gain.png", "gain_history.png", "stream_diversity.png", "res_mixing.png", "mixing.png" })
         {
             using var bitmap = SKBitmap.Decode(Path.Combine(outDir, png));
             Assert.NotNull(bitmap);
-            Assert.True(bitmap.Width >= 800 && bitmap.Height >= 400, $"{png}: {bitmap.Width}×{bitmap.Height}");
+            Assert.True(bitmap.Width >= 700 && bitmap.Height >= 300, $"{png}: {bitmap.Width}×{bitmap.Height}");
             var colors = new HashSet<SKColor>();
             for (var x = 0; x < bitmap.Width; x += 7)
                 for (var y = 0; y < bitmap.Height; y += 7) colors.Add(bitmap.GetPixel(x, y));

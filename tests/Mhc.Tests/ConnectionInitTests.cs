@@ -1,4 +1,5 @@
 using Mhc.Connections;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Mhc.Tests;
@@ -74,5 +75,25 @@ public class ConnectionInitTests
         for (var i = 0; i < n; i++)
             for (var j = 0; j < n; j++)
                 Assert.True(i == j ? res[i, j] > 0.9 : res[i, j] > 1e-3, $"res[{i},{j}] = {res[i, j]}");
+    }
+
+    [Fact]
+    public void Uniform_res_init_mixes_every_stream_evenly_and_is_still_the_residual()
+    {
+        const int n = 4;
+        var options = new ConnectionOptions { Kind = ConnectionKind.Manifold, Streams = n, ResInit = ResInit.Uniform };
+        using var connection = Connection.Create(options, ConnectionFixture.D, 0, new TestBranch(ConnectionFixture.D));
+        connection.to(ScalarType.Float64);
+        using var x = ConnectionFixture.State(n);
+        using var m = connection.Coefficients(x);
+        Assert.All(Reference.Values(m.Res), r => Assert.Equal(1.0 / n, r, 1e-12));
+        using var h = randn([2, 3, ConnectionFixture.D], ScalarType.Float64);
+        using var same = Streams.Expand(h, n);
+        using var output = connection.call(same);
+        using var expected = h + connection.Branch.call(h);
+        var o = Reference.Values(output);
+        var e = Reference.Values(expected);
+        for (var i = 0; i < o.Length; i++) Assert.Equal(e[i / (n * ConnectionFixture.D) * ConnectionFixture.D + i % ConnectionFixture.D], o[i], 1e-7);
+        Assert.Throws<ArgumentException>(() => new ConnectionOptions { Kind = ConnectionKind.HyperDynamic, ResInit = ResInit.Uniform }.Validate());
     }
 }

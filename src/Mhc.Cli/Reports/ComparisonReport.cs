@@ -46,6 +46,8 @@ static class ComparisonReport
         Plots.GainHistory(runs, Path.Combine(outDir, "gain_history.png"));
         Plots.StreamDiversity(runs, Path.Combine(outDir, "stream_diversity.png"));
         Plots.ResMixing(runs, Path.Combine(outDir, "res_mixing.png"));
+        if (MixingChart.Write(runs, Path.Combine(outDir, "mixing.png")))
+            charts.Add(("The mixing matrices at the end of training (as the mHC paper's Fig. 8): token-mean H_res of each sub-layer and the composite from it to the output, one colour scale", "mixing.png"));
         if (figures.Any(f => f.FinalValAccuracy is not null))
         {
             Plots.Accuracy(runs, Path.Combine(outDir, "accuracy.png"));

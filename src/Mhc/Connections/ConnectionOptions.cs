@@ -41,6 +41,9 @@ public sealed record ConnectionOptions
     /// <summary>mHC only: the paper's arithmetic (default) or DeepSeek-V4's (ε in H_pre and in Sinkhorn).</summary>
     public ManifoldDefinition Definition { get; init; } = ManifoldDefinition.Paper;
 
+    /// <summary>mHC only: how the residual logits b_res start (identity-leaning by default, or uniform).</summary>
+    public ResInit ResInit { get; init; } = ResInit.Identity;
+
     /// <summary>Options for the baseline: one stream, plain Pre-Norm residual.</summary>
     public static ConnectionOptions Residual { get; } = new() { Kind = ConnectionKind.Residual, Streams = 1 };
 
@@ -68,6 +71,10 @@ public sealed record ConnectionOptions
             throw new ArgumentException($"ConnectionOptions.Definition = {(int)Definition} is not a ManifoldDefinition: allowed {string.Join(", ", Enum.GetNames<ManifoldDefinition>())}.", nameof(Definition));
         if (Definition != ManifoldDefinition.Paper && Kind != ConnectionKind.Manifold)
             throw new ArgumentException($"ConnectionOptions.Definition = {Definition} is invalid for Kind = {Kind}: it chooses mHC's arithmetic.", nameof(Definition));
+        if (!Enum.IsDefined(ResInit))
+            throw new ArgumentException($"ConnectionOptions.ResInit = {(int)ResInit} is not a ResInit: allowed {string.Join(", ", Enum.GetNames<ResInit>())}.", nameof(ResInit));
+        if (ResInit != ResInit.Identity && Kind != ConnectionKind.Manifold)
+            throw new ArgumentException($"ConnectionOptions.ResInit = {ResInit} is invalid for Kind = {Kind}: it sets mHC's b_res.", nameof(ResInit));
         if (!UseTanh && Kind is not (ConnectionKind.HyperStatic or ConnectionKind.HyperDynamic))
             throw new ArgumentException($"ConnectionOptions.UseTanh = false is invalid for Kind = {Kind}: allowed only for HyperStatic and HyperDynamic.", nameof(UseTanh));
     }

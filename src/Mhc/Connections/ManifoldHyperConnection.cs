@@ -42,7 +42,8 @@ public sealed class ManifoldHyperConnection : Connection
     /// <summary>
     /// Builds mHC with the spec's initialisation (§5.1): <c>phi = 0</c>, gates <see cref="ConnectionOptions.GateInit"/>,
     /// <c>b_pre</c> such that H_pre = <see cref="PreInitRead"/> on stream k mod n and the rest shared by the others,
-    /// <c>b_post = 0</c> (H_post = 1), <c>b_res</c> diagonal 0 and off-diagonal <see cref="ResOffDiagonalInit"/>.
+    /// <c>b_post = 0</c> (H_post = 1), <c>b_res</c> diagonal 0 and off-diagonal <see cref="ResOffDiagonalInit"/> (or all 0 with
+    /// <see cref="ResInit.Uniform"/>).
     /// </summary>
     /// <param name="options">Options with Kind Manifold.</param>
     /// <param name="dModel">Model width d.</param>
@@ -66,7 +67,7 @@ public sealed class ManifoldHyperConnection : Connection
         }
         bias_post = new Parameter(zeros(n));
         using (var offDiagonal = 1 - eye(n))
-            bias_res = new Parameter(offDiagonal * (float)ResOffDiagonalInit);
+            bias_res = new Parameter(offDiagonal * (float)(options.ResInit == ResInit.Identity ? ResOffDiagonalInit : 0));
         RegisterComponents();
     }
 

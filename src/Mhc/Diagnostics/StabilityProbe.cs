@@ -36,6 +36,7 @@ namespace Mhc.Diagnostics;
 /// <param name="PostMean">Token-mean H_post <c>[n]</c>.</param>
 /// <param name="ResMean">Token-mean H_res <c>[n][n]</c>, row i = output stream i.</param>
 /// <param name="ResOffDiagonalMass">Mean over rows of Σ_(j≠i) of the token-mean H_res: how much each stream takes from the others (0 = no mixing).</param>
+/// <param name="CompositeMean">Token-mean composite H_res(L−1)·…·H_res(k) <c>[n][n]</c>: how the streams entering this sub-layer reach the output.</param>
 public sealed record SublayerDiagnostics(
     int Index,
     double ForwardGain, double BackwardGain, double ForwardGainOfMean, double BackwardGainOfMean,
@@ -43,7 +44,7 @@ public sealed record SublayerDiagnostics(
     double CompositeMinColumnSum, double DoublyStochasticError,
     double PreMin, double PreMax, double PostMin, double PostMax,
     double? Saturation, double StateCosine,
-    double StreamDiversity, double[] PreMean, double[] PostMean, double[][] ResMean, double ResOffDiagonalMass);
+    double StreamDiversity, double[] PreMean, double[] PostMean, double[][] ResMean, double ResOffDiagonalMass, double[][] CompositeMean);
 
 /// <summary>The diagnostics of every sub-layer of a model on the probe sequence.</summary>
 /// <param name="Sublayers">One entry per sub-layer, in order.</param>
@@ -147,7 +148,8 @@ public static class StabilityProbe
                 StreamDiversity(states[k]),
                 TokenMean(mixings[k].Pre), TokenMean(mixings[k].Post),
                 resMean,
-                resMean.Select((row, i) => row.Where((_, j) => j != i).Sum()).Average()));
+                resMean.Select((row, i) => row.Where((_, j) => j != i).Sum()).Average(),
+                Rows(meanC)));
         }
         return new StabilityProfile(result);
     }

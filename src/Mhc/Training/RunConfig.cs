@@ -41,7 +41,12 @@ public sealed record RunConfig
         ReadCommentHandling = JsonCommentHandling.Skip,
         AllowTrailingCommas = true,
         WriteIndented = true,
-        Converters = { new ConnectionKindConverter(), new DefinitionConverter() },
+        Converters =
+        {
+            new NamedEnumConverter<ConnectionKind>("connection kind", k => k.ToName(), ConnectionKindNames.Parse),
+            new NamedEnumConverter<ManifoldDefinition>("definition", d => d.ToName(), ManifoldDefinitionNames.Parse),
+            new NamedEnumConverter<ResInit>("res_init", r => r.ToName(), ResInitNames.Parse),
+        },
     };
 
     /// <summary>The connection options of the active model.</summary>
@@ -104,33 +109,16 @@ public sealed record RunConfig
     public static RunConfig FromJson(string json) =>
         JsonSerializer.Deserialize<RunConfig>(json, Json) ?? throw new ArgumentException("config JSON is null.", nameof(json));
 
-    sealed class DefinitionConverter : JsonConverter<ManifoldDefinition>
+    /// <summary>An enum written as its short name (<c>"mhc"</c>, <c>"deepseek-v4"</c>); a wrong name is a JSON error naming the allowed ones.</summary>
+    sealed class NamedEnumConverter<T>(string what, Func<T, string> toName, Func<string, T> parse) : JsonConverter<T> where T : struct, Enum
     {
-        public override ManifoldDefinition Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
-        {
-            try
-            {
-                return reader.TokenType == JsonTokenType.String ? ManifoldDefinitionNames.Parse(reader.GetString()!)
-                    : throw new JsonException("definition must be a string: paper or deepseek-v4.");
-            }
-            catch (ArgumentException e)
-            {
-                throw new JsonException(e.Message, e);
-            }
-        }
-
-        public override void Write(Utf8JsonWriter writer, ManifoldDefinition value, JsonSerializerOptions options) => writer.WriteStringValue(value.ToName());
-    }
-
-    sealed class ConnectionKindConverter : JsonConverter<ConnectionKind>
-    {
-        public override ConnectionKind Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        public override T Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
         {
             if (reader.TokenType != JsonTokenType.String)
-                throw new JsonException($"connection kind must be a string: one of {string.Join(", ", ConnectionKindNames.All)}.");
+                throw new JsonException($"{what} must be a string: one of {string.Join(", ", Enum.GetValues<T>().Select(toName))}.");
             try
             {
-                return ConnectionKindNames.Parse(reader.GetString()!);
+                return parse(reader.GetString()!);
             }
             catch (ArgumentException e)
             {
@@ -138,7 +126,6 @@ public sealed record RunConfig
             }
         }
 
-        public override void Write(Utf8JsonWriter writer, ConnectionKind value, JsonSerializerOptions options) =>
-            writer.WriteStringValue(value.ToName());
+        public override void Write(Utf8JsonWriter writer, T value, JsonSerializerOptions options) => writer.WriteStringValue(toName(value));
     }
 }
