@@ -19,11 +19,15 @@ static class CompareCommand
         var kinds = new Option<string>("--kinds") { Description = "Comma-separated kinds among residual, hc-static, hc, mhc.", DefaultValueFactory = _ => "residual,hc,mhc" };
         var preset = new Option<string?>("--preset") { Description = "deep: 32 sub-layers and a high learning rate, to provoke HC's instability." };
         var output = new Option<string?>("--out") { Description = "Output directory (default runs/compare-<time>); one sub-folder per kind." };
+        var seeds = new Option<int?>("--seeds") { Description = "Train every kind at k seeds (--seed, --seed + 1, …; default 1) and report means and paired 95% intervals." };
+        var seedList = new Option<string?>("--seed-list") { Description = "The seeds to train every kind at, e.g. 0,1,2 (instead of --seeds)." };
         var command = new Command("compare", "Train the same model with residual, HC and mHC connections and write a stability report with plots.");
         foreach (var option in run.All) command.Options.Add(option);
         command.Options.Add(kinds);
         command.Options.Add(preset);
         command.Options.Add(output);
+        command.Options.Add(seeds);
+        command.Options.Add(seedList);
         command.SetAction(parse => CliErrors.Run(parse.GetValue(GlobalOptions.Verbose), () =>
         {
             var presetName = parse.GetValue(preset);
@@ -44,27 +48,53 @@ static class CompareCommand
             var outDir = parse.GetValue(output) ?? Path.Combine("runs", $"compare-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
             if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any(e => !Path.GetFileName(e).StartsWith('.')))
                 throw new ArgumentException($"output directory '{outDir}' is not empty; choose another --out.");
+            var seedValues = Seeds(parse.GetValue(seeds), parse.GetValue(seedList), config.Training.Seed);
             using var cancellation = TrainCommand.CancelOnCtrlC();
-            (var runs, config) = Run(config, kindList, parse.GetValue(run.Streams), outDir, cancellation.Token);
+            (var runs, config) = Run(config, kindList, parse.GetValue(run.Streams), outDir, seedValues, cancellation.Token);
             var figures = Comparison.Figures(runs);
             var command = "mhc " + string.Join(' ', CliApp.Arguments.Select(Quote));
             ComparisonReport.Write(outDir, config, runs, figures, command);
-            ComparisonReport.PrintTable(figures);
+            ComparisonReport.PrintTable(figures, Comparison.Baseline(runs));
             Console.WriteLine($"report: {Path.Combine(outDir, "report.md")} (and report.html, report.json, *.png)");
             return cancellation.IsCancellationRequested ? ExitCodes.Cancelled : ExitCodes.Success;
         }));
         return command;
     }
 
-    /// <summary>Trains every kind; returns the runs and the config as resolved against the data.</summary>
-    static (List<ComparedRun> Runs, RunConfig Config) Run(RunConfig config, IReadOnlyList<ConnectionKind> kinds, int? streams, string outDir, CancellationToken cancellation)
+    /// <summary>The seeds to run: <paramref name="list"/> if given, else <paramref name="count"/> consecutive ones from <paramref name="first"/>.</summary>
+    static List<int> Seeds(int? count, string? list, int first)
+    {
+        if (count is not null && list is not null) throw new ArgumentException("--seeds and --seed-list cannot be combined: give the count or the seeds.");
+        if (list is not null)
+        {
+            var values = list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                .Select(s => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v
+                    : throw new ArgumentException($"--seed-list: '{s}' is not a seed (a whole number >= 0).")).ToList();
+            if (values.Count is 0 or > 100 || values.Distinct().Count() != values.Count)
+                throw new ArgumentException($"--seed-list = '{list}' is out of range: allowed 1..100 distinct seeds.");
+            return values;
+        }
+        var k = count ?? 1;
+        if (k is < 1 or > 100) throw new ArgumentException($"--seeds = {k} is out of range: allowed 1..100.");
+        return Enumerable.Range(first, k).ToList();
+    }
+
+    /// <summary>
+    /// Trains every kind at every seed, seed by seed (a stopped comparison keeps whole seeds); returns the runs and the
+    /// config as resolved against the data. One seed: <c>&lt;out&gt;/&lt;kind&gt;/</c>; several: <c>&lt;out&gt;/&lt;kind&gt;/seed-&lt;s&gt;/</c>.
+    /// </summary>
+    static (List<ComparedRun> Runs, RunConfig Config) Run(RunConfig config, IReadOnlyList<ConnectionKind> kinds, int? streams, string outDir,
+        List<int> seeds, CancellationToken cancellation)
     {
         var prepared = TrainCommand.Prepare(config, Path.Combine(outDir, ".token-cache"));
-        var jobs = kinds.Select(kind =>
+        var jobs = seeds.SelectMany(seed => kinds.Select(kind => (Seed: seed, Kind: kind))).Select(job =>
         {
+            var (seed, kind) = job;
             var kindConfig = prepared.Config.WithConnection(RunOptions.WithKind(prepared.Config.Connection, kind, streams));
-            var runDir = Path.Combine(outDir, kind.ToName());
-            return (kind.ToName(), (long)config.Training.Steps, (Func<Action<Trainer>, ComparedRun>)(attach =>
+            kindConfig = kindConfig with { Training = kindConfig.Training with { Seed = seed } };
+            var runDir = seeds.Count == 1 ? Path.Combine(outDir, kind.ToName()) : Path.Combine(outDir, kind.ToName(), $"seed-{seed}");
+            var label = seeds.Count == 1 ? kind.ToName() : $"{kind.ToName()} s{seed}";
+            return (label, (long)config.Training.Steps, (Func<Action<Trainer>, ComparedRun>)(attach =>
             {
                 ProcessMemory.ResetPeak();
                 var trainer = new Trainer(kindConfig, runDir, () => prepared.Create(kindConfig)) { Diagnose = TrainingDiagnostics.Hook(runDir) };
@@ -79,11 +109,11 @@ static class CompareCommand
                 {
                     // Divergence is a result of the comparison, not an error of the tool.
                     failure = $"stopped at step {e.Step}: the {e.Quantity} was not finite";
-                    Console.Error.WriteLine($"{kind.ToName()}: {failure}");
+                    Console.Error.WriteLine($"{label}: {failure}");
                     summary = Trainer.Summarize(runDir, 0, null);
                 }
                 return new ComparedRun(kind.ToName(), summary, MetricsLog.Read(Path.Combine(runDir, MetricsLog.FileName)),
-                    StabilityProfile.Load(Path.Combine(runDir, StabilityProfile.FileName)), ProcessMemory.Peak() / (1024.0 * 1024), failure);
+                    StabilityProfile.Load(Path.Combine(runDir, StabilityProfile.FileName)), ProcessMemory.Peak() / (1024.0 * 1024), failure, seed);
             }));
         }).ToList();
         return (TrainingDisplay.Run(jobs), prepared.Config);

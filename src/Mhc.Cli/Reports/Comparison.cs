@@ -10,13 +10,18 @@ namespace Mhc.Cli.Reports;
 /// <param name="Profile">Its final stability profile (diagnostics.json), if measured.</param>
 /// <param name="PeakMemoryMb">Peak resident memory of the process during the run.</param>
 /// <param name="Failure">Why the run stopped early (a non-finite loss…), or null when it finished.</param>
-public sealed record ComparedRun(string Kind, TrainingSummary Summary, IReadOnlyList<MetricsRecord> Metrics, StabilityProfile? Profile, double PeakMemoryMb, string? Failure = null);
+/// <param name="Seed">The seed of its initialisation and batch order.</param>
+sealed record ComparedRun(string Kind, TrainingSummary Summary, IReadOnlyList<MetricsRecord> Metrics, StabilityProfile? Profile, double PeakMemoryMb,
+    string? Failure = null, int Seed = 0);
 
 /// <summary>The figures of one kind in a comparison (the rows of report.json).</summary>
-public sealed record KindFigures
+sealed record KindFigures
 {
     /// <summary>Connection kind.</summary>
     public required string Kind { get; init; }
+
+    /// <summary>The run's seed.</summary>
+    public int Seed { get; init; }
 
     /// <summary>Mean training loss of the last 10 steps.</summary>
     public double FinalTrainLoss { get; init; }
@@ -71,13 +76,24 @@ public sealed record KindFigures
 }
 
 /// <summary>Turns the runs of a comparison into per-kind figures, each computed the same way for every kind.</summary>
-public static class Comparison
+static class Comparison
 {
-    /// <summary>Figures for every run; the baseline is the residual run, or the first run when there is none.</summary>
+    /// <summary>The baseline of a comparison: residual when it was run, else the first kind.</summary>
+    public static string Baseline(IReadOnlyList<ComparedRun> runs) => runs.Any(r => r.Kind == "residual") ? "residual" : runs[0].Kind;
+
+    /// <summary>
+    /// Figures for every run, each measured against the baseline run of the same seed (the residual run, or the first
+    /// kind when there is none).
+    /// </summary>
     /// <param name="runs">Finished runs.</param>
     public static List<KindFigures> Figures(IReadOnlyList<ComparedRun> runs)
     {
         ArgumentNullException.ThrowIfNull(runs);
+        return runs.GroupBy(r => r.Seed).SelectMany(seed => FiguresOfOneSeed(seed.ToList())).ToList();
+    }
+
+    static List<KindFigures> FiguresOfOneSeed(List<ComparedRun> runs)
+    {
         if (runs.Count == 0) return [];
         var baseline = runs.FirstOrDefault(r => r.Kind == "residual") ?? runs[0];
         var residual = runs.FirstOrDefault(r => r.Kind == "residual");
@@ -94,6 +110,7 @@ public static class Comparison
             return new KindFigures
             {
                 Kind = run.Kind,
+                Seed = run.Seed,
                 FinalTrainLoss = run.Summary.FinalTrainLoss,
                 FinalValLoss = run.Summary.FinalValLoss,
                 FinalValAccuracy = run.Summary.FinalValAccuracy,

@@ -54,30 +54,36 @@ static class ComparisonReport
             charts.Insert(1, ("Validation accuracy", "accuracy.png"));
         }
 
-        var baseline = runs.Any(r => r.Kind == "residual") ? "residual" : runs[0].Kind;
+        var baseline = Comparison.Baseline(runs);
+        var summary = Summary(figures, baseline);
         AtomicFile.WriteAllText(Path.Combine(outDir, "report.json"), JsonSerializer.Serialize(new
         {
             command,
             baseline,
             config = JsonDocument.Parse(config.ToJson()).RootElement,
             results = figures,
+            summary,
         }, Json));
 
-        var document = Build(config, runs, figures, baseline, command, charts);
+        var document = Build(config, runs, figures, summary, baseline, command, charts);
         AtomicFile.WriteAllText(Path.Combine(outDir, "report.md"), document.ToMarkdown());
         AtomicFile.WriteAllText(Path.Combine(outDir, "report.html"), document.ToHtml("mHC.NET comparison", outDir));
     }
 
-    public static void PrintTable(IReadOnlyList<KindFigures> figures)
+    public static void PrintTable(IReadOnlyList<KindFigures> figures, string baseline)
     {
         var (header, rows) = MainTable(figures);
         var widths = header.Select((h, i) => Math.Max(h.Length, rows.Select(r => r[i].Length).DefaultIfEmpty(0).Max())).ToArray();
         Console.WriteLine(string.Join("  ", header.Select((h, i) => h.PadLeft(widths[i]))));
         foreach (var row in rows) Console.WriteLine(string.Join("  ", row.Select((c, i) => c.PadLeft(widths[i]))));
+        foreach (var row in Summary(figures, baseline).Where(r => r.Verdict != "baseline")) Console.WriteLine(SeedSummary.Sentence(row, baseline));
     }
 
-    static ReportDocument Build(RunConfig config, IReadOnlyList<ComparedRun> runs, IReadOnlyList<KindFigures> figures, string baseline,
-        string command, List<(string Caption, string File)> charts)
+    static List<KindSummary> Summary(IReadOnlyList<KindFigures> figures, string baseline) =>
+        SeedSummary.Of(figures.Select(f => (f.Seed, f)).ToList(), baseline);
+
+    static ReportDocument Build(RunConfig config, IReadOnlyList<ComparedRun> runs, IReadOnlyList<KindFigures> figures, List<KindSummary> summary,
+        string baseline, string command, List<(string Caption, string File)> charts)
     {
         var t = config.Training;
         var vision = config.Task == RunConfig.Vision;
@@ -91,8 +97,19 @@ static class ComparisonReport
                   $"({tokens:N0} tokens per kind), AdamW ({t.Beta1}, {t.Beta2}), peak learning rate {t.LearningRate:G3} ({t.Schedule}), weight decay {t.WeightDecay}, " +
                   $"gradient clipping {(t.GradClip > 0 ? t.GradClip.ToString("G3") : "off")}, seed {t.Seed}, {Environment.ProcessorCount} CPU cores. " +
                   $"Every kind saw the same batches. Gains are measured on one fixed validation {(vision ? "image" : "sequence")} every {t.DiagnosticsEvery} steps.");
+        var seeds = summary.Count > 0 ? summary[0].Seeds : 1;
+        doc.Heading2(seeds > 1 ? $"Summary over {seeds} seeds" : "Summary")
+            .Table(["kind", "seeds", "final val loss (mean ± sd)", $"difference to {baseline}", "95% interval", "max composite fwd gain", "verdict"],
+                summary.Select(s => (IReadOnlyList<string>)[s.Kind, s.Seeds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    s.FinalValLossSd is { } sd ? $"{F(s.FinalValLossMean)} ± {F(sd)}" : F(s.FinalValLossMean), Signed(s.DiffToBaselineMean),
+                    s.DiffCiLow is { } low && s.DiffCiHigh is { } high ? $"[{Signed(low)}, {Signed(high)}]" : "–", F(s.MaxCompositeForwardGainMax, 3), s.Verdict]))
+            .List(summary.Where(s => s.Verdict != "baseline").Select(s => SeedSummary.Sentence(s, baseline)))
+            .Text("Each seed fixes the initialisation and the batch order; every kind sees the same batches at the same seed, so differences to the " +
+                  "baseline are paired by seed. The interval is Student's t interval of the per-seed differences (mean ± t(0.975, k − 1)·sd/√k); " +
+                  "a kind is better or worse only when it excludes 0. `--seeds k` runs k seeds; `--preset deep` (32 sub-layers, a high learning rate) " +
+                  "is where HC's gain grows.");
         var (header, rows) = MainTable(figures);
-        doc.Heading2("Results").Table(header, rows)
+        doc.Heading2(seeds > 1 ? "Every run" : "Results").Table(header, rows)
             .Text($"Baseline: {baseline}. Gap = final validation loss minus the baseline's (negative is better). Loss spike = largest rise of the training loss " +
                   "from one step to the next. Gains are the largest over sub-layers and over training, averaged over the probe's tokens (max |row sum| forward, " +
                   "max |column sum| backward, of H_res(L−1)·…·H_res(k)); 1 means no amplification. Convergence speed-up = steps the baseline needed to first reach " +
@@ -103,7 +120,7 @@ static class ComparisonReport
         doc.Heading2("Diagnostics at the end of training")
             .Table(["kind", "composite fwd gain (of mean)", "composite bwd gain (of mean)", "max single fwd gain", "max |row/col sum − 1| of H_res",
                     "H_pre range", "H_post range", "Sinkhorn saturation", "adjacent-state cosine", "stream diversity", "H_res off-diagonal mass"],
-                runs.Where(r => r.Profile is not null).Select(r => EndRow(r)))
+                runs.Where(r => r.Profile is not null).Select(r => EndRow(r, seeds > 1)))
             .Text("The token-mean convention (table above) averages per-token gains; \"of mean\" takes the gain of the token-mean matrix. " +
                   "Saturation = share of Sinkhorn input logits more than 8 below their row's maximum (mHC only). Adjacent-state cosine = mean cosine similarity " +
                   "of the stream state before and after each sub-layer (the HC paper's representation-collapse measure; near 1 means layers change little). " +
@@ -127,13 +144,16 @@ static class ComparisonReport
     static (string[] Header, List<IReadOnlyList<string>> Rows) MainTable(IReadOnlyList<KindFigures> figures)
     {
         var accuracy = figures.Any(f => f.FinalValAccuracy is not null);
+        var seeded = figures.Select(f => f.Seed).Distinct().Count() > 1;
         var header = new List<string> { "kind", "final train", "final val" };
+        if (seeded) header.Insert(1, "seed");
         if (accuracy) header.Add("val accuracy");
         header.AddRange(["gap", "max loss spike", "max grad norm", "composite fwd gain", "composite bwd gain", "min composite col sum",
             "convergence speed-up", "tokens/s", "step time / residual", "peak MB"]);
         var rows = figures.Select(f =>
         {
             var row = new List<string> { f.Kind + (f.Failure is null ? "" : " (stopped)"), F(f.FinalTrainLoss), F(f.FinalValLoss) };
+            if (seeded) row.Insert(1, f.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture));
             if (accuracy) row.Add(f.FinalValAccuracy is { } a ? $"{a:P1}" : "–");
             row.AddRange([Signed(f.GapToBaseline), $"{F(f.MaxLossSpike)} @{f.MaxLossSpikeStep}", F(f.MaxGradNorm, 2), F(f.MaxCompositeForwardGain, 3),
                 F(f.MaxCompositeBackwardGain, 3), F(f.MinCompositeColumnSum, 3), f.ConvergenceSpeedup is { } s ? $"{s:F2}×" : "–",
@@ -148,7 +168,8 @@ static class ComparisonReport
         foreach (var f in figures)
         {
             var optimum = f.OptimalValLoss is { } o ? $" (corpus optimum {o:F4}, gap {f.FinalValLoss - o:F4})" : "";
-            var line = $"{f.Kind}: final validation loss {F(f.FinalValLoss)}{optimum}";
+            var name = figures.Select(x => x.Seed).Distinct().Count() > 1 ? $"{f.Kind} (seed {f.Seed})" : f.Kind;
+            var line = $"{name}: final validation loss {F(f.FinalValLoss)}{optimum}";
             if (f.Kind != baseline) line += $", {Signed(f.GapToBaseline)} against {baseline}";
             line += $"; largest composite gain {F(f.MaxCompositeForwardGain, 3)} forward / {F(f.MaxCompositeBackwardGain, 3)} backward; " +
                     $"largest loss spike {F(f.MaxLossSpike)} at step {f.MaxLossSpikeStep}; largest gradient norm {F(f.MaxGradNorm, 2)}.";
@@ -183,13 +204,13 @@ static class ComparisonReport
         return PaperFigures.Select((p, i) => (IReadOnlyList<string>)[p.Measure, ours[i], p.Paper]);
     }
 
-    static IReadOnlyList<string> EndRow(ComparedRun run)
+    static IReadOnlyList<string> EndRow(ComparedRun run, bool seeded)
     {
         var s = run.Profile!.Sublayers;
         var saturation = s.Where(d => d.Saturation is not null).Select(d => d.Saturation!.Value).DefaultIfEmpty(double.NaN).Average();
         return
         [
-            run.Kind, F(s.Max(d => d.CompositeForwardGainOfMean), 3), F(s.Max(d => d.CompositeBackwardGainOfMean), 3), F(s.Max(d => d.ForwardGain), 3),
+            seeded ? $"{run.Kind} s{run.Seed}" : run.Kind, F(s.Max(d => d.CompositeForwardGainOfMean), 3), F(s.Max(d => d.CompositeBackwardGainOfMean), 3), F(s.Max(d => d.ForwardGain), 3),
             F(s.Max(d => d.DoublyStochasticError), 4), $"{s.Min(d => d.PreMin):F3} … {s.Max(d => d.PreMax):F3}",
             $"{s.Min(d => d.PostMin):F3} … {s.Max(d => d.PostMax):F3}", double.IsNaN(saturation) ? "–" : $"{saturation:P1}", F(s.Average(d => d.StateCosine), 3),
             F(s.Average(d => d.StreamDiversity), 4), F(s.Average(d => d.ResOffDiagonalMass), 4),

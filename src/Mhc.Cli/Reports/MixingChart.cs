@@ -20,8 +20,10 @@ static class MixingChart
     /// <summary>Writes the chart for the runs whose profile has more than one stream; false when there is none.</summary>
     public static bool Write(IReadOnlyList<ComparedRun> runs, string path)
     {
+        // One seed's matrices (the first): averaging matrices over seeds would blur what each run learned.
         var panels = runs.Where(r => r.Profile is { } p && p.Sublayers.Count > 0 && p.Sublayers[0].ResMean.Length > 1)
-            .Select(r => (r.Kind, Sublayers: r.Profile!.Sublayers)).ToList();
+            .GroupBy(r => r.Kind).Select(g => g.First())
+            .Select(r => (Kind: runs.Select(x => x.Seed).Distinct().Count() > 1 ? $"{r.Kind} s{r.Seed}" : r.Kind, Sublayers: r.Profile!.Sublayers)).ToList();
         if (panels.Count == 0) return false;
         var n = panels.Max(p => p.Sublayers[0].ResMean.Length);
         var count = panels.Max(p => p.Sublayers.Count);

@@ -23,22 +23,13 @@ static class Plots
     public static void Loss(IReadOnlyList<ComparedRun> runs, string path)
     {
         var plot = NewPlot("Loss", "step", "cross-entropy (nats per token)");
-        foreach (var run in runs)
+        foreach (var (kind, group) in ByKind(runs))
         {
-            var m = run.Metrics;
-            if (m.Count == 0) continue;
-            var window = Math.Max(1, m.Count / 50);
-            var smoothed = m.Select((_, i) => m.Skip(Math.Max(0, i - window + 1)).Take(Math.Min(window, i + 1)).Average(r => r.TrainLoss)).ToArray();
-            var train = plot.Add.Scatter(m.Select(r => (double)r.Step).ToArray(), smoothed, ColorOf(run.Kind).WithAlpha(0.55));
-            train.MarkerSize = 0;
-            train.LineWidth = 1.5f;
-            train.LegendText = window == 1 ? $"{run.Kind} train" : $"{run.Kind} train (moving mean of {window} steps)";
-            var evals = m.Where(r => r.ValLoss is not null).ToList();
-            if (evals.Count == 0) continue;
-            var val = plot.Add.Scatter(evals.Select(r => (double)r.Step).ToArray(), evals.Select(r => r.ValLoss!.Value).ToArray(), ColorOf(run.Kind));
-            val.LineWidth = 2.5f;
-            val.MarkerSize = 6;
-            val.LegendText = $"{run.Kind} validation";
+            var window = Math.Max(1, group.Max(r => r.Metrics.Count) / 50);
+            var train = OverSeeds(group.Select(r => Smoothed(r.Metrics, window)));
+            AddSeries(plot, kind, window == 1 ? $"{kind} train" : $"{kind} train (moving mean of {window} steps)", train, log: false, width: 1.5f, alpha: 0.55);
+            var val = OverSeeds(group.Select(r => r.Metrics.Where(m => m.ValLoss is not null).Select(m => ((double)m.Step, m.ValLoss!.Value)).ToList()));
+            AddSeries(plot, kind, $"{kind} validation", val, log: false, width: 2.5f, markers: true);
         }
         // Fit the y axis to the part of training where the kinds differ: from 15% of the steps on.
         var late = runs.SelectMany(r => r.Metrics.Skip(r.Metrics.Count * 15 / 100)
@@ -66,12 +57,10 @@ static class Plots
     {
         var plot = NewPlot("Gradient norm (before clipping)", "step", "global gradient norm");
         var plotted = new List<double>();
-        foreach (var run in runs)
-        {
-            var m = run.Metrics.Where(r => double.IsFinite(r.GradNorm) && r.GradNorm > 0).ToList();
-            if (m.Count == 0) continue;
-            plotted.AddRange(AddLog(plot, m.Select(r => (double)r.Step).ToArray(), m.Select(r => r.GradNorm).ToArray(), run.Kind, run.Kind, dashed: false, markers: false));
-        }
+        foreach (var (kind, group) in ByKind(runs))
+            plotted.AddRange(AddSeries(plot, kind, kind,
+                OverSeeds(group.Select(r => r.Metrics.Where(m => double.IsFinite(m.GradNorm) && m.GradNorm > 0).Select(m => ((double)m.Step, m.GradNorm)).ToList())),
+                log: true));
         LogAxis(plot, plotted);
         Save(plot, path);
     }
@@ -91,13 +80,12 @@ static class Plots
     {
         var plot = NewPlot("Largest composite gain during training", "step", "max over sub-layers (token mean)");
         var plotted = new List<double>();
-        foreach (var run in runs)
+        foreach (var (kind, group) in ByKind(runs))
         {
-            var m = run.Metrics.Where(r => r.Diagnostics is not null).ToList();
-            if (m.Count == 0) continue;
-            var xs = m.Select(r => (double)r.Step).ToArray();
-            plotted.AddRange(AddLog(plot, xs, m.Select(r => r.Diagnostics!.MaxCompositeForwardGain).ToArray(), run.Kind, $"{run.Kind} forward", dashed: false));
-            plotted.AddRange(AddLog(plot, xs, m.Select(r => r.Diagnostics!.MaxCompositeBackwardGain).ToArray(), run.Kind, $"{run.Kind} backward", dashed: true));
+            List<(double, double)> Of(ComparedRun r, Func<DiagnosticsSummary, double> value) =>
+                r.Metrics.Where(m => m.Diagnostics is not null).Select(m => ((double)m.Step, value(m.Diagnostics!))).ToList();
+            plotted.AddRange(AddSeries(plot, kind, $"{kind} forward", OverSeeds(group.Select(r => Of(r, d => d.MaxCompositeForwardGain))), log: true, markers: true));
+            plotted.AddRange(AddSeries(plot, kind, $"{kind} backward", OverSeeds(group.Select(r => Of(r, d => d.MaxCompositeBackwardGain))), log: true, dashed: true));
         }
         LogAxis(plot, plotted);
         Save(plot, path);
@@ -116,15 +104,10 @@ static class Plots
     static void MultiStreamHistory(IReadOnlyList<ComparedRun> runs, string path, string title, string y, Func<DiagnosticsSummary, double> value)
     {
         var plot = NewPlot(title, "step", y);
-        foreach (var run in runs)
-        {
-            var m = run.Metrics.Where(r => r.Diagnostics is { } d && d.Sublayers.Any(s => s.ResMean.Length > 1)).ToList();
-            if (m.Count == 0) continue;
-            var s = plot.Add.Scatter(m.Select(r => (double)r.Step).ToArray(), m.Select(r => value(r.Diagnostics!)).ToArray(), ColorOf(run.Kind));
-            s.LineWidth = 2;
-            s.MarkerSize = 0;
-            s.LegendText = run.Kind;
-        }
+        foreach (var (kind, group) in ByKind(runs))
+            AddSeries(plot, kind, kind, OverSeeds(group.Select(r => r.Metrics
+                .Where(m => m.Diagnostics is { } d && d.Sublayers.Any(s => s.ResMean.Length > 1))
+                .Select(m => ((double)m.Step, value(m.Diagnostics!))).ToList())), log: false);
         Save(plot, path);
     }
 
@@ -132,15 +115,9 @@ static class Plots
     public static void Accuracy(IReadOnlyList<ComparedRun> runs, string path)
     {
         var plot = NewPlot("Validation top-1 accuracy", "step", "accuracy");
-        foreach (var run in runs)
-        {
-            var m = run.Metrics.Where(r => r.ValAccuracy is not null).ToList();
-            if (m.Count == 0) continue;
-            var s = plot.Add.Scatter(m.Select(r => (double)r.Step).ToArray(), m.Select(r => r.ValAccuracy!.Value).ToArray(), ColorOf(run.Kind));
-            s.LineWidth = 2.5f;
-            s.MarkerSize = 6;
-            s.LegendText = run.Kind;
-        }
+        foreach (var (kind, group) in ByKind(runs))
+            AddSeries(plot, kind, kind, OverSeeds(group.Select(r => r.Metrics.Where(m => m.ValAccuracy is not null)
+                .Select(m => ((double)m.Step, m.ValAccuracy!.Value)).ToList())), log: false, width: 2.5f, markers: true);
         Save(plot, path);
     }
 
@@ -148,28 +125,57 @@ static class Plots
     {
         var plot = NewPlot(title, "sub-layer index k", "gain (token mean)");
         var plotted = new List<double>();
-        foreach (var run in runs.Where(r => r.Profile is not null))
+        foreach (var (kind, group) in ByKind(runs.Where(r => r.Profile is not null).ToList()))
         {
-            var s = run.Profile!.Sublayers;
-            var xs = s.Select(d => (double)d.Index).ToArray();
-            plotted.AddRange(AddLog(plot, xs, s.Select(forward).ToArray(), run.Kind, $"{run.Kind} forward (max |row sum|)", dashed: false));
-            plotted.AddRange(AddLog(plot, xs, s.Select(backward).ToArray(), run.Kind, $"{run.Kind} backward (max |column sum|)", dashed: true));
+            List<(double, double)> Of(ComparedRun r, Func<SublayerDiagnostics, double> value) => r.Profile!.Sublayers.Select(d => ((double)d.Index, value(d))).ToList();
+            plotted.AddRange(AddSeries(plot, kind, $"{kind} forward (max |row sum|)", OverSeeds(group.Select(r => Of(r, forward))), log: true, markers: true));
+            plotted.AddRange(AddSeries(plot, kind, $"{kind} backward (max |column sum|)", OverSeeds(group.Select(r => Of(r, backward))), log: true, dashed: true));
         }
         LogAxis(plot, plotted);
         IntegerX(plot);
         Save(plot, path);
     }
 
-    /// <summary>Plots log10 of the values; returns what was plotted so the axis can fit it.</summary>
-    static double[] AddLog(Plot plot, double[] xs, double[] ys, string kind, string label, bool dashed, bool markers = true)
+    /// <summary>The runs of each kind, in the order the kinds first appear: one run per seed.</summary>
+    static IEnumerable<(string Kind, List<ComparedRun> Runs)> ByKind(IReadOnlyList<ComparedRun> runs) =>
+        runs.GroupBy(r => r.Kind).Select(g => (g.Key, g.ToList()));
+
+    /// <summary>A run's training loss, each point the mean of the last <paramref name="window"/> logged steps.</summary>
+    static List<(double X, double Y)> Smoothed(IReadOnlyList<Training.MetricsRecord> m, int window) =>
+        m.Select((r, i) => ((double)r.Step, m.Skip(Math.Max(0, i - window + 1)).Take(Math.Min(window, i + 1)).Average(x => x.TrainLoss))).ToList();
+
+    /// <summary>Mean, lowest and highest over seeds at every x all of them have (a kind of one seed: its own values).</summary>
+    static (double[] X, double[] Mean, double[] Low, double[] High, int Seeds) OverSeeds(IEnumerable<List<(double X, double Y)>> seeds)
     {
-        var logs = ys.Select(y => Math.Log10(Math.Max(y, 1e-3))).ToArray();
-        var s = plot.Add.Scatter(xs, logs, ColorOf(kind));
-        s.LineWidth = 2;
-        s.MarkerSize = markers && !dashed ? 5 : 0;
-        s.LinePattern = dashed ? LinePattern.Dashed : LinePattern.Solid;
-        s.LegendText = label;
-        return logs.Where(double.IsFinite).ToArray();
+        var all = seeds.Where(s => s.Count > 0).ToList();
+        if (all.Count == 0) return ([], [], [], [], 0);
+        var xs = all.Select(s => s.Select(p => p.X).ToHashSet()).Aggregate((a, b) => { a.IntersectWith(b); return a; }).Order().ToArray();
+        var values = xs.Select(x => all.Select(s => s.First(p => p.X == x).Y).ToList()).ToList();
+        return (xs, values.Select(v => v.Average()).ToArray(), values.Select(v => v.Min()).ToArray(), values.Select(v => v.Max()).ToArray(), all.Count);
+    }
+
+    /// <summary>
+    /// A kind's line (the mean over seeds) and, with several seeds, a band from the lowest to the highest; log10 of the
+    /// values when <paramref name="log"/>. Returns what was plotted, so a log axis can fit it.
+    /// </summary>
+    static double[] AddSeries(Plot plot, string kind, string label, (double[] X, double[] Mean, double[] Low, double[] High, int Seeds) series, bool log,
+        bool dashed = false, bool markers = false, float width = 2, double alpha = 1)
+    {
+        if (series.X.Length == 0) return [];
+        double[] Scale(double[] ys) => log ? ys.Select(y => Math.Log10(Math.Max(y, 1e-3))).ToArray() : ys;
+        var (mean, low, high) = (Scale(series.Mean), Scale(series.Low), Scale(series.High));
+        if (series.Seeds > 1)
+        {
+            var band = plot.Add.FillY(series.X, low, high);
+            band.FillStyle.Color = ColorOf(kind).WithAlpha(0.15);
+            band.LineStyle.Width = 0;
+        }
+        var line = plot.Add.Scatter(series.X, mean, ColorOf(kind).WithAlpha(alpha));
+        line.LineWidth = width;
+        line.MarkerSize = markers && !dashed ? 5 : 0;
+        line.LinePattern = dashed ? LinePattern.Dashed : LinePattern.Solid;
+        line.LegendText = series.Seeds > 1 ? $"{label} (mean of {series.Seeds} seeds, band min–max)" : label;
+        return mean.Concat(low).Concat(high).Where(double.IsFinite).ToArray();
     }
 
     /// <summary>
