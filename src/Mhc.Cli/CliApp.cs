@@ -20,6 +20,7 @@ public static class CliApp
         {
             GlobalOptions.Verbose,
             CompareCommand.Create(),
+            SweepCommand.Create(),
             TrainCommand.Create(),
             SampleCommand.Create(),
             EvalCommand.Create(),

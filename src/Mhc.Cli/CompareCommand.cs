@@ -94,27 +94,7 @@ static class CompareCommand
             kindConfig = kindConfig with { Training = kindConfig.Training with { Seed = seed } };
             var runDir = seeds.Count == 1 ? Path.Combine(outDir, kind.ToName()) : Path.Combine(outDir, kind.ToName(), $"seed-{seed}");
             var label = seeds.Count == 1 ? kind.ToName() : $"{kind.ToName()} s{seed}";
-            return (label, (long)config.Training.Steps, (Func<Action<Trainer>, ComparedRun>)(attach =>
-            {
-                ProcessMemory.ResetPeak();
-                var trainer = new Trainer(kindConfig, runDir, () => prepared.Create(kindConfig)) { Diagnose = TrainingDiagnostics.Hook(runDir) };
-                attach(trainer);
-                TrainingSummary summary;
-                string? failure = null;
-                try
-                {
-                    summary = trainer.Run(resume: false, cancellation);
-                }
-                catch (NonFiniteException e)
-                {
-                    // Divergence is a result of the comparison, not an error of the tool.
-                    failure = $"stopped at step {e.Step}: the {e.Quantity} was not finite";
-                    Console.Error.WriteLine($"{label}: {failure}");
-                    summary = Trainer.Summarize(runDir, 0, null);
-                }
-                return new ComparedRun(kind.ToName(), summary, MetricsLog.Read(Path.Combine(runDir, MetricsLog.FileName)),
-                    StabilityProfile.Load(Path.Combine(runDir, StabilityProfile.FileName)), ProcessMemory.Peak() / (1024.0 * 1024), failure, seed);
-            }));
+            return ComparisonJob.Create(prepared, kindConfig, kind.ToName(), seed, runDir, label, resumable: false, cancellation);
         }).ToList();
         return (TrainingDisplay.Run(jobs), prepared.Config);
     }

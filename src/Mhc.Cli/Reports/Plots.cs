@@ -136,6 +136,19 @@ static class Plots
         Save(plot, path);
     }
 
+    /// <summary>A sweep's figure against the swept setting: a line per kind (mean over seeds, band min–max).</summary>
+    public static void AgainstParameter(IReadOnlyList<(string Kind, int Seed, double Value, double? Y)> points, string parameter, string title, string y, bool log, string path)
+    {
+        var plot = NewPlot(title, parameter, y);
+        var plotted = new List<double>();
+        foreach (var kind in points.GroupBy(p => p.Kind))
+            plotted.AddRange(AddSeries(plot, kind.Key, kind.Key, OverSeeds(kind.GroupBy(p => p.Seed)
+                .Select(seed => seed.Where(p => p.Y is { } v && double.IsFinite(v)).OrderBy(p => p.Value).Select(p => (p.Value, p.Y!.Value)).ToList())),
+                log, markers: true));
+        if (log) LogAxis(plot, plotted);
+        Save(plot, path);
+    }
+
     /// <summary>The runs of each kind, in the order the kinds first appear: one run per seed.</summary>
     static IEnumerable<(string Kind, List<ComparedRun> Runs)> ByKind(IReadOnlyList<ComparedRun> runs) =>
         runs.GroupBy(r => r.Kind).Select(g => (g.Key, g.ToList()));
