@@ -119,8 +119,8 @@ sealed class RunOptions
         var n = target == ConnectionKind.Residual ? 1
             : streams ?? (current.Kind == ConnectionKind.Residual ? new ConnectionOptions().Streams : current.Streams);
         // mHC's own options (its arithmetic, b_res's init) apply to mHC only: other kinds in a comparison keep their defaults.
-        return target == ConnectionKind.Manifold
-            ? current with { Kind = target, Streams = n }
+        return target.IsManifold()
+            ? current with { Kind = target, Streams = n, Definition = target == ConnectionKind.Manifold ? current.Definition : ManifoldDefinition.Paper }
             : current with { Kind = target, Streams = n, Definition = ManifoldDefinition.Paper, ResInit = Connections.ResInit.Identity };
     }
 }

@@ -73,6 +73,7 @@ public abstract class Connection : nn.Module<Tensor, Tensor>
             ConnectionKind.Residual => new ResidualConnection(options, dModel, sublayerIndex, branch),
             ConnectionKind.HyperStatic or ConnectionKind.HyperDynamic => new HyperConnection(options, dModel, sublayerIndex, branch),
             ConnectionKind.Manifold => new ManifoldHyperConnection(options, dModel, sublayerIndex, branch),
+            _ when options.Kind.IsManifold() => new ManifoldVariantConnection(options, dModel, sublayerIndex, branch),
             _ => throw new ArgumentException($"ConnectionOptions.Kind = {options.Kind} is not supported.", nameof(options)),
         };
     }

@@ -9,9 +9,13 @@ public static class ConnectionKindNames
         (ConnectionKind.HyperStatic, "hc-static"),
         (ConnectionKind.HyperDynamic, "hc"),
         (ConnectionKind.Manifold, "mhc"),
+        (ConnectionKind.ManifoldStatic, "mhc-static"),
+        (ConnectionKind.ManifoldLite, "mhc-lite"),
+        (ConnectionKind.ManifoldResOnly, "mhc-res-only"),
+        (ConnectionKind.ManifoldResPre, "mhc-res-pre"),
     ];
 
-    /// <summary>All names, in the order residual, hc-static, hc, mhc.</summary>
+    /// <summary>All names, in the order residual, hc-static, hc, mhc, then mHC's variants.</summary>
     public static IReadOnlyList<string> All { get; } = Table.Select(t => t.Name).ToArray();
 
     /// <summary>The short name of <paramref name="kind"/>.</summary>

@@ -9,6 +9,9 @@ public sealed record ConnectionOptions
     /// <summary>Largest stream count accepted (Sinkhorn and the mixing are tested up to 16; 64 leaves room).</summary>
     public const int MaxStreams = 64;
 
+    /// <summary>Largest stream count of mHC-lite, whose H_res weighs n! permutation matrices (720 at n = 6).</summary>
+    public const int MaxLiteStreams = 6;
+
     /// <summary>The residual scheme. Default <see cref="ConnectionKind.Manifold"/> (mHC).</summary>
     public ConnectionKind Kind { get; init; } = ConnectionKind.Manifold;
 
@@ -47,6 +50,8 @@ public sealed record ConnectionOptions
     /// <summary>Options for the baseline: one stream, plain Pre-Norm residual.</summary>
     public static ConnectionOptions Residual { get; } = new() { Kind = ConnectionKind.Residual, Streams = 1 };
 
+    static double Factorial(int n) => Enumerable.Range(1, n).Aggregate(1.0, (a, b) => a * b);
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the option, its value and the allowed range.</summary>
     public void Validate()
     {
@@ -55,10 +60,14 @@ public sealed record ConnectionOptions
         var (minStreams, maxStreams) = Kind switch
         {
             ConnectionKind.Residual => (1, 1),
+            // mHC-lite mixes n! permutation matrices: 720 at n = 6 is the most worth computing.
+            ConnectionKind.ManifoldLite => (2, MaxLiteStreams),
             // H_pre = sigmoid(.) cannot reach 1, so mHC needs n >= 2 to start as an identity map.
-            ConnectionKind.Manifold => (2, MaxStreams),
+            _ when Kind.IsManifold() => (2, MaxStreams),
             _ => (1, MaxStreams),
         };
+        if (Kind == ConnectionKind.ManifoldLite && Streams > maxStreams)
+            throw new ArgumentException($"ConnectionOptions.Streams = {Streams} is out of range for mhc-lite: it mixes n! permutation matrices ({Factorial(Streams):N0} at n = {Streams}); allowed 2..{MaxLiteStreams}.", nameof(Streams));
         if (Streams < minStreams || Streams > maxStreams)
             throw new ArgumentException(minStreams == maxStreams
                 ? $"ConnectionOptions.Streams = {Streams} is out of range for Kind = {Kind}: allowed {minStreams}."
@@ -73,7 +82,7 @@ public sealed record ConnectionOptions
             throw new ArgumentException($"ConnectionOptions.Definition = {Definition} is invalid for Kind = {Kind}: it chooses mHC's arithmetic.", nameof(Definition));
         if (!Enum.IsDefined(ResInit))
             throw new ArgumentException($"ConnectionOptions.ResInit = {(int)ResInit} is not a ResInit: allowed {string.Join(", ", Enum.GetNames<ResInit>())}.", nameof(ResInit));
-        if (ResInit != ResInit.Identity && Kind != ConnectionKind.Manifold)
+        if (ResInit != ResInit.Identity && !Kind.IsManifold())
             throw new ArgumentException($"ConnectionOptions.ResInit = {ResInit} is invalid for Kind = {Kind}: it sets mHC's b_res.", nameof(ResInit));
         if (!UseTanh && Kind is not (ConnectionKind.HyperStatic or ConnectionKind.HyperDynamic))
             throw new ArgumentException($"ConnectionOptions.UseTanh = false is invalid for Kind = {Kind}: allowed only for HyperStatic and HyperDynamic.", nameof(UseTanh));

@@ -22,14 +22,14 @@ public sealed class ManifoldHyperConnection : Connection
     public const double DeepSeekEpsilon = 1e-6;
 
     /// <summary>Off-diagonal initial logit of H_res: identity-leaning but far from saturation (spec §5.1).</summary>
-    public const double ResOffDiagonalInit = -4.0;
+    public const double ResOffDiagonalInit = ManifoldInit.ResOffDiagonal;
 
     /// <summary>
     /// Initial H_pre of the stream sub-layer k reads (k mod n); the other streams share the rest, so H_pre sums to 1
     /// and the branch input is the embedding's copy exactly. Reading the streams unequally breaks their permutation
     /// symmetry, without which they would stay identical for ever (spec §5.1).
     /// </summary>
-    public const double PreInitRead = 0.9;
+    public const double PreInitRead = ManifoldInit.PreRead;
 
     readonly Parameter phi;
     readonly Parameter alpha_pre;
@@ -59,15 +59,9 @@ public sealed class ManifoldHyperConnection : Connection
         alpha_post = new Parameter(tensor(gate));
         alpha_res = new Parameter(tensor(gate));
         // Sub-layer k reads mostly stream k mod n: the streams are read unequally, so they can separate (spec §5.1).
-        var others = (1 - PreInitRead) / (n - 1);
-        using (no_grad())
-        {
-            bias_pre = new Parameter(full(n, (float)Logit(others)));
-            bias_pre[sublayerIndex % n] = tensor((float)Logit(PreInitRead));
-        }
+        bias_pre = new Parameter(ManifoldInit.PreBias(n, sublayerIndex));
         bias_post = new Parameter(zeros(n));
-        using (var offDiagonal = 1 - eye(n))
-            bias_res = new Parameter(offDiagonal * (float)(options.ResInit == ResInit.Identity ? ResOffDiagonalInit : 0));
+        bias_res = new Parameter(ManifoldInit.ResBias(Enumerable.Range(0, n * n).Select(k => k / n == k % n).ToArray(), options.ResInit).view(n, n));
         RegisterComponents();
     }
 
@@ -149,8 +143,6 @@ public sealed class ManifoldHyperConnection : Connection
         var res = projected.narrow(-1, 2 * n, n * n).reshape(projected.size(0), projected.size(1), n, n);
         return (alpha_res * res + bias_res).MoveToOuterDisposeScope();
     }
-
-    static double Logit(double p) => Math.Log(p / (1 - p));
 
     static ConnectionOptions RequireKind(ConnectionOptions options)
     {
