@@ -17,7 +17,7 @@ static class CompareCommand
     {
         var run = new RunOptions();
         var kinds = new Option<string>("--kinds") { Description = "Comma-separated kinds among residual, hc-static, hc, mhc.", DefaultValueFactory = _ => "residual,hc,mhc" };
-        var preset = new Option<string?>("--preset") { Description = "deep: 32 sub-layers and a high learning rate, to provoke HC's instability." };
+        var preset = new Option<string?>("--preset") { Description = "deep: 32 sub-layers and a high learning rate, where HC's gain grows; spike: a narrow 32-sub-layer model at a high learning rate without warm-up or clipping, where HC's loss spikes." };
         var output = new Option<string?>("--out") { Description = "Output directory (default runs/compare-<time>); one sub-folder per kind." };
         var seeds = new Option<int?>("--seeds") { Description = "Train every kind at k seeds (--seed, --seed + 1, …; default 1) and report means and paired 95% intervals." };
         var seedList = new Option<string?>("--seed-list") { Description = "The seeds to train every kind at, e.g. 0,1,2 (instead of --seeds)." };
@@ -33,12 +33,7 @@ static class CompareCommand
             var presetName = parse.GetValue(preset);
             if (presetName is not null && parse.GetValue(run.Config) is not null)
                 throw new ArgumentException("--preset and --config cannot be combined: a preset is a config; pass options to change it.");
-            var basis = presetName switch
-            {
-                null => null,
-                "deep" => Presets.Deep,
-                _ => throw new ArgumentException($"--preset = '{presetName}' is unknown: allowed deep."),
-            };
+            var basis = presetName is null ? null : Presets.Named(presetName);
             var config = run.Build(parse, kind: null, basis);
             config.Validate();
             Devices.Resolve(config.Training.Device);   // before anything is written
@@ -113,5 +108,24 @@ static class Presets
     {
         Model = new() { DModel = 96, Layers = 16, Heads = 4, SeqLen = 64 },
         Training = new() { Steps = 300, BatchSize = 16, LearningRate = 1e-2, WarmupSteps = 20, EvalEvery = 25 },
+    };
+
+    /// <summary>
+    /// A narrow 32-sub-layer model hit at once by a high learning rate, with neither warm-up nor gradient clipping (the two
+    /// guards that hide instability): HC's loss spikes within its first steps and HC trains poorly afterwards, while mHC
+    /// and the residual network do not spike (docs/results.md). Small, so all three kinds take minutes.
+    /// </summary>
+    public static RunConfig Spike { get; } = new()
+    {
+        Model = new() { DModel = 32, Layers = 16, Heads = 2, SeqLen = 32 },
+        Training = new() { Steps = 150, BatchSize = 8, LearningRate = 6e-2, WarmupSteps = 0, GradClip = 0, EvalEvery = 50 },
+    };
+
+    /// <summary>The preset called <paramref name="name"/>.</summary>
+    public static RunConfig Named(string name) => name switch
+    {
+        "deep" => Deep,
+        "spike" => Spike,
+        _ => throw new ArgumentException($"--preset = '{name}' is unknown: allowed deep, spike."),
     };
 }

@@ -85,6 +85,7 @@ public class CliErrorTests
             (["train", "--bogus"], "--bogus"),
             (["compare", "--kinds", "residual,xx"], "connection = 'xx' is unknown"),
             (["bench", "--preset", "r9"], "--preset = 'r9' is unknown"),
+            (["compare", "--preset", "steep"], "--preset = 'steep' is unknown: allowed deep, spike"),
         };
         foreach (var (args, expected) in cases)
             AssertError(Run(args[0] == "bench" ? args : [.. args, "--out", temp.File("run")]), ExitCodes.InvalidArguments, expected);

@@ -38,10 +38,10 @@ sealed record KindFigures
     /// <summary>Best achievable validation loss, when the data's distribution is known.</summary>
     public double? OptimalValLoss { get; init; }
 
-    /// <summary>Largest rise of the training loss from one logged step to the next.</summary>
+    /// <summary>Largest rise of the training loss (<see cref="Comparison.LargestSpike"/>); ≥ 0.5 is a loss spike.</summary>
     public double MaxLossSpike { get; init; }
 
-    /// <summary>Step at which that rise ended.</summary>
+    /// <summary>Step at which that rise starts.</summary>
     public long MaxLossSpikeStep { get; init; }
 
     /// <summary>Largest gradient norm (before clipping).</summary>
@@ -135,15 +135,30 @@ static class Comparison
     public static long? StepsToReach(IReadOnlyList<MetricsRecord> metrics, double target) =>
         metrics.FirstOrDefault(r => r.ValLoss is { } v && v <= target + 1e-12)?.Step;
 
-    /// <summary>The largest rise of the training loss between consecutive logged steps, and where it ended.</summary>
+    /// <summary>A rise of the training loss this large (nats) is a loss spike (issue: HC's instability shown).</summary>
+    public const double SpikeThreshold = 0.5;
+
+    /// <summary>Logged steps a rise is measured over: against the lowest loss of this many steps before it.</summary>
+    public const int SpikeWindow = 20;
+
+    /// <summary>Logged steps averaged from where a rise starts, so that one bad batch is not a spike.</summary>
+    public const int SpikeHold = 5;
+
+    /// <summary>
+    /// The largest rise of the training loss: for each logged step t, the mean loss of steps t … t + 4 minus the lowest
+    /// loss of the 20 steps before t; and the step t where it starts. A non-finite loss is an infinite rise.
+    /// </summary>
     public static (double Rise, long Step) LargestSpike(IReadOnlyList<MetricsRecord> metrics)
     {
         ArgumentNullException.ThrowIfNull(metrics);
         var best = (Rise: 0.0, Step: 0L);
         for (var i = 1; i < metrics.Count; i++)
         {
-            var rise = metrics[i].TrainLoss - metrics[i - 1].TrainLoss;
-            if (rise > best.Rise || double.IsNaN(rise)) best = (rise, metrics[i].Step);
+            if (!double.IsFinite(metrics[i].TrainLoss)) return (double.PositiveInfinity, metrics[i].Step);
+            var lowest = metrics.Skip(Math.Max(0, i - SpikeWindow)).Take(i - Math.Max(0, i - SpikeWindow)).Min(r => r.TrainLoss);
+            var ahead = metrics.Skip(i).Take(SpikeHold).Select(r => r.TrainLoss).ToList();
+            var rise = ahead.All(double.IsFinite) ? ahead.Average() - lowest : double.PositiveInfinity;
+            if (rise > best.Rise) best = (rise, metrics[i].Step);
         }
         return best;
     }

@@ -99,19 +99,21 @@ static class ComparisonReport
                   $"Every kind saw the same batches. Gains are measured on one fixed validation {(vision ? "image" : "sequence")} every {t.DiagnosticsEvery} steps.");
         var seeds = summary.Count > 0 ? summary[0].Seeds : 1;
         doc.Heading2(seeds > 1 ? $"Summary over {seeds} seeds" : "Summary")
-            .Table(["kind", "seeds", "final val loss (mean ± sd)", $"difference to {baseline}", "95% interval", "max composite fwd gain", "verdict"],
+            .Table(["kind", "seeds", "final val loss (mean ± sd)", $"difference to {baseline}", "95% interval", "max composite fwd gain", "loss spikes", "verdict"],
                 summary.Select(s => (IReadOnlyList<string>)[s.Kind, s.Seeds.ToString(System.Globalization.CultureInfo.InvariantCulture),
                     s.FinalValLossSd is { } sd ? $"{F(s.FinalValLossMean)} ± {F(sd)}" : F(s.FinalValLossMean), Signed(s.DiffToBaselineMean),
-                    s.DiffCiLow is { } low && s.DiffCiHigh is { } high ? $"[{Signed(low)}, {Signed(high)}]" : "–", F(s.MaxCompositeForwardGainMax, 3), s.Verdict]))
+                    s.DiffCiLow is { } low && s.DiffCiHigh is { } high ? $"[{Signed(low)}, {Signed(high)}]" : "–", F(s.MaxCompositeForwardGainMax, 3),
+                    $"{s.LossSpikeSeeds} of {s.Seeds}", s.Verdict]))
             .List(summary.Where(s => s.Verdict != "baseline").Select(s => SeedSummary.Sentence(s, baseline)))
             .Text("Each seed fixes the initialisation and the batch order; every kind sees the same batches at the same seed, so differences to the " +
                   "baseline are paired by seed. The interval is Student's t interval of the per-seed differences (mean ± t(0.975, k − 1)·sd/√k); " +
-                  "a kind is better or worse only when it excludes 0. `--seeds k` runs k seeds; `--preset deep` (32 sub-layers, a high learning rate) " +
-                  "is where HC's gain grows.");
+                  "a kind is better or worse only when it excludes 0. Loss spikes = seeds whose training loss rose by 0.5 nats or more " +
+                  "(the mean of 5 steps against the lowest of the 20 before) or went non-finite. `--seeds k` runs k seeds; `--preset deep` " +
+                  "(32 sub-layers, a high learning rate) is where HC's gain grows, `--preset spike` where HC's loss spikes.");
         var (header, rows) = MainTable(figures);
         doc.Heading2(seeds > 1 ? "Every run" : "Results").Table(header, rows)
-            .Text($"Baseline: {baseline}. Gap = final validation loss minus the baseline's (negative is better). Loss spike = largest rise of the training loss " +
-                  "from one step to the next. Gains are the largest over sub-layers and over training, averaged over the probe's tokens (max |row sum| forward, " +
+            .Text($"Baseline: {baseline}. Gap = final validation loss minus the baseline's (negative is better). Loss spike = largest rise of the training loss: " +
+                  "the mean of 5 logged steps minus the lowest loss of the 20 steps before them, @ the step where it starts (≥ 0.5 counts as a spike). Gains are the largest over sub-layers and over training, averaged over the probe's tokens (max |row sum| forward, " +
                   "max |column sum| backward, of H_res(L−1)·…·H_res(k)); 1 means no amplification. Convergence speed-up = steps the baseline needed to first reach " +
                   "its final validation loss, divided by the steps this kind needed to reach it (– = never reached). Step-time ratios come from runs made one " +
                   "after another; `mhc bench` measures them side by side. Peak memory is the process's peak resident set during the run.");
@@ -183,6 +185,9 @@ static class ComparisonReport
             yield return hc.MaxCompositeForwardGain > 2 * Math.Max(mhc.MaxCompositeForwardGain, 1)
                 ? $"HC's unconstrained mixing amplified signals up to {hc.MaxCompositeForwardGain:F2}× across depth; mHC's doubly stochastic H_res kept the composite gain at {mhc.MaxCompositeForwardGain:F3}."
                 : $"HC's composite gain stayed at {hc.MaxCompositeForwardGain:F3} (mHC: {mhc.MaxCompositeForwardGain:F3}): no large amplification in this run. Short or shallow runs can hide it; `--preset deep` uses 32 sub-layers and a higher learning rate.";
+            yield return hc.MaxLossSpike >= Comparison.SpikeThreshold
+                ? $"HC's training loss spiked by {F(hc.MaxLossSpike)} nats at step {hc.MaxLossSpikeStep}; mHC's largest rise was {F(mhc.MaxLossSpike)}."
+                : $"No loss spike in HC (largest rise {F(hc.MaxLossSpike)} nats; a spike is 0.5 or more). `--preset spike` is a setting where HC's loss spikes.";
             var better = mhc.FinalValLoss < hc.FinalValLoss ? "mHC" : "HC";
             yield return $"Final validation loss: mHC {F(mhc.FinalValLoss)}, HC {F(hc.FinalValLoss)} ({better} lower by {Math.Abs(mhc.FinalValLoss - hc.FinalValLoss):F4}).";
         }

@@ -27,6 +27,9 @@ sealed record KindSummary
     /// <summary>Largest composite forward gain over seeds, sub-layers and training.</summary>
     public double MaxCompositeForwardGainMax { get; init; }
 
+    /// <summary>Seeds whose run had a loss spike (<see cref="Comparison.SpikeThreshold"/>) or stopped on a non-finite loss.</summary>
+    public int LossSpikeSeeds { get; init; }
+
     /// <summary><c>baseline</c>, <c>better</c> or <c>worse</c> (the interval excludes 0), or <c>within noise</c>.</summary>
     public required string Verdict { get; init; }
 }
@@ -77,6 +80,7 @@ static class SeedSummary
                 DiffCiLow = half is { } low ? mean - low : null,
                 DiffCiHigh = half is { } high ? mean + high : null,
                 MaxCompositeForwardGainMax = group.Select(f => f.Figures.MaxCompositeForwardGain).DefaultIfEmpty(double.NaN).Max(),
+                LossSpikeSeeds = group.Count(f => f.Figures.MaxLossSpike >= Comparison.SpikeThreshold || f.Figures.Failure is not null),
                 Verdict = verdict,
             };
         }).ToList();
