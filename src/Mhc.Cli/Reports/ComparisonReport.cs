@@ -91,7 +91,7 @@ static class ComparisonReport
         var tokens = (long)t.Steps * t.BatchSize * t.GradAccumulation * perSequence;
         var layers = vision ? config.Vit.Layers : config.Model.Layers;
         var doc = new ReportDocument()
-            .Heading1($"mHC.NET comparison: {string.Join(" vs ", runs.Select(r => r.Kind))}")
+            .Heading1($"mHC.NET comparison: {string.Join(" vs ", runs.Select(r => r.Kind).Distinct())}")
             .Text($"Data: {DataDescription(config)}. Model: {RunDescription.Model(config)} ({2 * layers} sub-layers); n = {config.Connection.Streams} " +
                   $"streams for the multi-stream kinds. Training: {t.Steps} steps of {t.BatchSize * t.GradAccumulation} {(vision ? "images" : "sequences")} " +
                   $"({tokens:N0} tokens per kind), AdamW ({t.Beta1}, {t.Beta2}), peak learning rate {t.LearningRate:G3} ({t.Schedule}), weight decay {t.WeightDecay}, " +
@@ -222,7 +222,10 @@ static class ComparisonReport
         ];
     }
 
-    static string F(double v, int digits = 4) => double.IsFinite(v) ? v.ToString($"F{digits}") : double.IsNaN(v) ? "–" : v.ToString();
+    // Gains can reach 1e9 and beyond: those read better as 6.79e+09 than as ten digits.
+    static string F(double v, int digits = 4) => double.IsFinite(v)
+        ? Math.Abs(v) >= 1e6 ? v.ToString("0.00e+00", System.Globalization.CultureInfo.InvariantCulture) : v.ToString($"F{digits}")
+        : double.IsNaN(v) ? "–" : v.ToString();
 
     static string Signed(double v) => double.IsFinite(v) ? v.ToString("+0.0000;−0.0000;0.0000") : "–";
 }
