@@ -9,6 +9,7 @@ Written from docs/spec.md and docs/interop.md. Standard library and torch only; 
 The module tree is named after the `hf` layout, so `state_dict()` is the file's contents name for name.
 """
 import argparse
+import ctypes
 import json
 import math
 import os
@@ -27,23 +28,26 @@ SAFETENSORS_TYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.fl
 
 def read_safetensors(path):
     """The tensors (name -> CPU tensor) and the `__metadata__` of a safetensors file."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if len(data) < 8 or struct.unpack("<Q", data[:8])[0] > len(data) - 8:
-        raise ValueError(f"weight file '{path}' is not a safetensors file (its header length does not fit the file)")
-    length = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + length])
-    metadata = header.pop("__metadata__", {})
-    start, tensors = 8 + length, {}
-    for name, entry in header.items():
-        begin, end = entry["data_offsets"]
-        if entry["dtype"] not in SAFETENSORS_TYPES or not 0 <= begin <= end <= len(data) - start:
-            raise ValueError(f"weight file '{path}': tensor '{name}' has type {entry['dtype']} or a byte range outside the data")
-        dtype = SAFETENSORS_TYPES[entry["dtype"]]
-        raw = bytearray(data[start + begin:start + end])
-        flat = torch.frombuffer(raw, dtype=dtype) if raw else torch.empty(0, dtype=dtype)
-        tensors[name] = flat.reshape(entry["shape"])
-    return tensors, metadata
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        length = struct.unpack("<Q", data[:8])[0] if len(data) >= 8 else len(data)
+        if length > len(data) - 8:
+            raise ValueError("it is not a safetensors file (its header length does not fit the file)")
+        header = json.loads(data[8:8 + length])
+        metadata = header.pop("__metadata__", {})
+        start, tensors = 8 + length, {}
+        for name, entry in header.items():
+            begin, end = entry["data_offsets"]
+            if entry["dtype"] not in SAFETENSORS_TYPES or not 0 <= begin <= end <= len(data) - start:
+                raise ValueError(f"tensor '{name}' has type {entry['dtype']} or a byte range outside the data")
+            dtype = SAFETENSORS_TYPES[entry["dtype"]]
+            raw = bytearray(data[start + begin:start + end])
+            flat = torch.frombuffer(raw, dtype=dtype) if raw else torch.empty(0, dtype=dtype)
+            tensors[name] = flat.reshape(entry["shape"])
+        return tensors, metadata
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as e:
+        raise ValueError(f"weight file '{path}' cannot be read: {e}") from e
 
 
 def write_safetensors(path, tensors, metadata):
@@ -51,7 +55,8 @@ def write_safetensors(path, tensors, metadata):
     names = {dtype: name for name, dtype in SAFETENSORS_TYPES.items()}
     header, blobs, offset = {"__metadata__": metadata}, [], 0
     for name, tensor in tensors.items():
-        blob = tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+        tensor = tensor.detach().cpu().contiguous()
+        blob = ctypes.string_at(tensor.data_ptr(), tensor.numel() * tensor.element_size())   # no numpy needed
         header[name] = {"dtype": names[tensor.dtype], "shape": list(tensor.shape), "data_offsets": [offset, offset + len(blob)]}
         blobs.append(blob)
         offset += len(blob)
@@ -283,8 +288,11 @@ def load(path, dtype=torch.float32):
     """The model of a weight file written by `mhc export` (or `save`), its run config and metadata."""
     tensors, metadata = read_safetensors(path)
     config = run_config(metadata, path)
-    model = Gpt(config["model"]).to(dtype)
-    model.load_state_dict({name: value.to(dtype) for name, value in tensors.items()}, strict=True)
+    try:
+        model = Gpt(config["model"]).to(dtype)
+        model.load_state_dict({name: value.to(dtype) for name, value in tensors.items()}, strict=True)
+    except (KeyError, ValueError, RuntimeError) as e:
+        raise ValueError(f"weight file '{path}' does not fit the twin: {e}") from e
     return model, config, metadata
 
 
@@ -310,8 +318,11 @@ def text_tokens(path, config):
         raise ValueError(f"data path '{path}' does not exist")
     texts = []
     for file in files:
-        with open(file, "rb") as f:
-            text = f.read().decode("utf-8")
+        try:
+            with open(file, "rb") as f:
+                text = f.read().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ValueError(f"data file '{file}' cannot be read as UTF-8 text: {e}") from e
         texts.append(text[1:] if text.startswith("\ufeff") else text)
     return list("\n\n".join(texts).encode("utf-8")), os.path.basename(files[0]) if len(files) == 1 else f"{len(files)} files under {path}"
 
@@ -343,9 +354,9 @@ def main(argv=None):
     try:
         model, config, _ = load(args.weights)
         tokens, name = text_tokens(args.data, config)
-    except (OSError, ValueError, RuntimeError, UnicodeDecodeError) as e:
+    except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 4 if "weight file" in str(e) or isinstance(e, RuntimeError) else 3
+        return 4 if "weight file" in str(e) else 3
     used = tokens[:args.max_tokens] if args.max_tokens else tokens
     if len(used) < 2:
         print(f"error: a text of {len(used)} tokens has nothing to predict: at least 2 are needed", file=sys.stderr)

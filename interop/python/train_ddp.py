@@ -88,9 +88,9 @@ def train(args):
     try:
         model, config, metadata = mhc_twin.load(args.weights, dtype)
         tokens, name = mhc_twin.text_tokens(args.data, config)
-    except (OSError, ValueError, RuntimeError, UnicodeDecodeError) as e:
+    except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 4 if "weight file" in str(e) or isinstance(e, RuntimeError) else 3
+        return 4 if "weight file" in str(e) else 3
     training, seq_len = config.get("training", {}), config["model"]["seq_len"]
     held_out = round(len(tokens) * config.get("data", {}).get("validation_fraction", 0.1))
     train_tokens = torch.tensor(tokens[:len(tokens) - held_out])
