@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A PyTorch twin of mHC.NET's GPT: the same model and connections (residual, HC static and dynamic, mHC with the
-paper's or DeepSeek-V4's arithmetic), read from and written to our safetensors files in the `hf` layout, so weights
+paper's or DeepSeek-V4's arithmetic, and mHC's variants), read from and written to our safetensors files in the `hf` layout, so weights
 move between `mhc` and PyTorch (docs/scale-out.md).
 
     python3 interop/python/mhc_twin.py eval --weights model.safetensors --data text.txt
@@ -10,6 +10,7 @@ The module tree is named after the `hf` layout, so `state_dict()` is the file's 
 """
 import argparse
 import ctypes
+import itertools
 import json
 import math
 import os
@@ -72,7 +73,7 @@ def write_safetensors(path, tensors, metadata):
 RMS_EPSILON = 1e-6          # RMSNorm in the branches, the final norm and mHC's flattened state
 LAYER_NORM_EPSILON = 1e-5   # dynamic HC's per-stream LayerNorm
 DEEPSEEK_EPSILON = 1e-6     # DeepSeek-V4's ε in H_pre and Sinkhorn
-KINDS = ("residual", "hc-static", "hc", "mhc")
+KINDS = ("residual", "hc-static", "hc", "mhc", "mhc-static", "mhc-lite", "mhc-res-only", "mhc-res-pre")
 
 
 class RMSNorm(nn.Module):
@@ -206,6 +207,47 @@ class HyperConnection(nn.Module):
         return alpha[..., 0], beta, alpha[..., 1:].transpose(-1, -2)   # HC applies Arᵀ
 
 
+class ManifoldVariant(nn.Module):
+    """mHC's variants, in our own names (DeepSeek has no layout for them): mhc-static (biases only), mhc-lite (H_res a
+    convex mix of the n! permutation matrices), the paper's ablations mhc-res-only (H_pre = 1/n, H_post = 1) and
+    mhc-res-pre (H_post = 1). φ's columns: pre, post, res, each only when that map is learned."""
+
+    def __init__(self, kind, n, d, iterations):
+        super().__init__()
+        self.n, self.iterations = n, iterations
+        dynamic, self.lite = kind != "mhc-static", kind == "mhc-lite"
+        learned = [("pre", n)] * (kind != "mhc-res-only") + [("post", n)] * (kind in ("mhc-static", "mhc-lite"))
+        self.res_width = math.factorial(n) if self.lite else n * n
+        self.maps = learned + [("res", self.res_width)]
+        for name, width in self.maps:
+            setattr(self, f"bias_{name}", nn.Parameter(torch.zeros(width)))
+            if dynamic:
+                setattr(self, f"alpha_{name}", nn.Parameter(torch.tensor(0.01)))
+        self.phi = nn.Parameter(torch.zeros(n * d, sum(w for _, w in self.maps))) if dynamic else None
+        if self.lite:
+            # P_k row-major, permutations in lexicographic order (the identity first): entry (i, j) = 1 when p[i] = j
+            rows = [[float(p[e // n] == e % n) for e in range(n * n)] for p in itertools.permutations(range(n))]
+            self.register_buffer("permutations", torch.tensor(rows), persistent=False)
+
+    def coefficients(self, x):
+        b, t, n, d = x.shape
+        dtype = coefficient_type(x)
+        if self.phi is not None:
+            v = x.to(dtype).reshape(b, t, n * d)
+            projected = v.matmul(self.phi) * v.square().mean(-1, keepdim=True).add(RMS_EPSILON).rsqrt()
+        logits, offset = {}, 0
+        for name, width in self.maps:
+            bias = getattr(self, f"bias_{name}")
+            logits[name] = bias.to(dtype).expand(b, t, width) if self.phi is None \
+                else getattr(self, f"alpha_{name}") * projected[..., offset:offset + width] + bias
+            offset += width
+        pre = logits["pre"].sigmoid() if "pre" in logits else torch.full((b, t, n), 1.0 / n, dtype=dtype, device=x.device)
+        post = logits["post"].sigmoid() * 2 if "post" in logits else torch.ones(b, t, n, dtype=dtype, device=x.device)
+        res = logits["res"].softmax(-1).matmul(self.permutations.to(dtype)).view(b, t, n, n) if self.lite \
+            else sinkhorn(logits["res"].reshape(b, t, n, n), self.iterations, 0.0)
+        return pre, post, res
+
+
 def make_connection(connection, d):
     kind, n = connection.get("kind", "mhc"), connection.get("streams", 4)
     if kind == "residual":
@@ -214,6 +256,8 @@ def make_connection(connection, d):
         return ManifoldConnection(n, d, connection.get("sinkhorn_iterations", 20), connection.get("definition", "paper"))
     if kind in ("hc", "hc-static"):
         return HyperConnection(n, d, kind == "hc", connection.get("use_tanh", True))
+    if kind in ("mhc-static", "mhc-lite", "mhc-res-only", "mhc-res-pre"):
+        return ManifoldVariant(kind, n, d, connection.get("sinkhorn_iterations", 20))
     raise ValueError(f"connection kind '{kind}' is not in the twin: it covers {', '.join(KINDS)}")
 
 

@@ -87,6 +87,10 @@ public class PyTorchTwinTests(ITestOutputHelper output)
         ("hc", new ConnectionOptions { Kind = ConnectionKind.HyperDynamic, Streams = 4 }, true),
         ("mhc", new ConnectionOptions { Kind = ConnectionKind.Manifold, Streams = 4 }, true),
         ("mhc deepseek-v4", new ConnectionOptions { Kind = ConnectionKind.Manifold, Streams = 4, Definition = ManifoldDefinition.DeepSeekV4 }, true),
+        ("mhc-static", new ConnectionOptions { Kind = ConnectionKind.ManifoldStatic, Streams = 4 }, true),
+        ("mhc-lite", new ConnectionOptions { Kind = ConnectionKind.ManifoldLite, Streams = 3 }, true),
+        ("mhc-res-only", new ConnectionOptions { Kind = ConnectionKind.ManifoldResOnly, Streams = 4 }, true),
+        ("mhc-res-pre", new ConnectionOptions { Kind = ConnectionKind.ManifoldResPre, Streams = 4 }, true),
     ];
 
     // In float32 the two agree to rounding (the bound: 1e-5); in float64 to 1e-10, which only the same arithmetic gives.
