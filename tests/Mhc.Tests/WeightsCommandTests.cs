@@ -12,7 +12,8 @@ public class WeightsCommandTests
 {
     static readonly string[] Tiny = ["--layers", "1", "--d-model", "32", "--heads", "2", "--seq-len", "16", "--batch-size", "4"];
 
-    static (int Code, string Out, string Err) Run(params string[] args)
+    /// <summary>Runs the tool in this process; its exit code and both outputs.</summary>
+    internal static (int Code, string Out, string Err) Run(params string[] args)
     {
         var (stdout, stderr) = (new StringWriter(), new StringWriter());
         var (originalOut, originalErr) = (Console.Out, Console.Error);
