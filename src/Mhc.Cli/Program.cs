@@ -2,5 +2,9 @@ namespace Mhc.Cli;
 
 static class Program
 {
-    static int Main(string[] args) => CliApp.Run(args);
+    static int Main(string[] args)
+    {
+        AllocatorTuning.KeepFreedMemory();
+        return CliApp.Run(args);
+    }
 }

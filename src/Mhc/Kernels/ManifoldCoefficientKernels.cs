@@ -32,13 +32,10 @@ static class ManifoldCoefficientKernels
         var total = new T[width];
         for (var c = 0; c < blocks; c++)
             for (var k = 0; k < width; k++) total[k] += partials[c * width + k];
-        var dtype = typeof(T) == typeof(float) ? ScalarType.Float32 : ScalarType.Float64;
-        Tensor Make(int offset, long[] shape)
-        {
-            var values = total[offset..(offset + (int)shape.Aggregate(1L, (a, b) => a * b))].Select(double.CreateTruncating).ToArray();
-            return (shape.Length == 0 ? tensor(values[0]) : tensor(values, shape)).to(dtype);
-        }
-        return new ManifoldParameters(gPhi, Make(0, []), Make(1, []), Make(2, []), Make(3, [n]), Make(3 + n, [n]), Make(3 + 2 * n, [n, n]));
+        // Straight from the sums into tensors: building them through double arrays and a dtype conversion cost
+        // about 0.2 ms per sub-layer, 1.6 ms of an s-preset step.
+        return new ManifoldParameters(gPhi, CpuTensor.From<T>(total.AsSpan(0, 1)), CpuTensor.From<T>(total.AsSpan(1, 1)), CpuTensor.From<T>(total.AsSpan(2, 1)),
+            CpuTensor.From<T>(total.AsSpan(3, n), n), CpuTensor.From<T>(total.AsSpan(3 + n, n), n), CpuTensor.From<T>(total.AsSpan(3 + 2 * n, n * n), n, n));
     }
 
     /// <summary>Coefficients of <paramref name="count"/> tokens from their projections (<c>count × (n² + 2n)</c>).</summary>
