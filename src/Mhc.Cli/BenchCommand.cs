@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Mhc.Cli.Benchmarks;
+using Mhc.Connections;
 using Mhc.Diagnostics;
 
 namespace Mhc.Cli;
@@ -24,7 +25,7 @@ static class BenchCommand
         var streams = new Option<int?>("--streams") { Description = "Streams of hc and mhc (default 4)." };
         var threads = new Option<int?>("--threads") { Description = "CPU threads (default 2)." };
         var steps = new Option<int?>("--steps") { Description = "Timed steps per kind (default 10)." };
-        var kinds = new Option<string>("--kinds") { Description = "Comma-separated kinds among plain, residual, hc-static, hc, mhc.", DefaultValueFactory = _ => "plain,residual,hc,mhc" };
+        var kinds = new Option<string>("--kinds") { Description = $"Comma-separated kinds among plain, {string.Join(", ", ConnectionKindNames.All)}.", DefaultValueFactory = _ => "plain,residual,hc,mhc" };
         var reference = new Option<bool>("--reference") { Description = "Time the reference (unfused) connection path." };
         var recompute = new Option<bool>("--recompute") { Description = "Time hc and mhc with recomputation (memory for time)." };
         var json = new Option<bool>("--json") { Description = "Print only JSON on stdout (progress goes to stderr)." };
@@ -33,7 +34,7 @@ static class BenchCommand
         var generate = new Option<bool>("--generate") { Description = "Time generation with the key-value cache (ms per new token) instead of training steps." };
         var prompt = new Option<int>("--prompt") { Description = "With --generate: prompt tokens.", DefaultValueFactory = _ => 64 };
         var tokens = new Option<int>("--tokens") { Description = "With --generate: new tokens per round.", DefaultValueFactory = _ => 256 };
-        var command = new Command("bench", "Time training steps of plain, residual, HC and mHC models side by side (interleaved, one process).")
+        var command = new Command("bench", "Time training steps of plain, residual, HC, mHC (and its variants) models side by side (interleaved, one process).")
         {
             preset, dModel, layers, heads, seq, batch, streams, threads, steps, kinds, reference, recompute, json, device, vocab, generate, prompt, tokens,
         };
@@ -61,8 +62,8 @@ static class BenchCommand
             Validate(config);
             var kindList = parse.GetValue(kinds)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             foreach (var k in kindList)
-                if (k is not ("plain" or "residual" or "hc-static" or "hc" or "mhc"))
-                    throw new ArgumentException($"--kinds: '{k}' is unknown: allowed plain, residual, hc-static, hc, mhc.");
+                if (k != "plain" && !ConnectionKindNames.All.Contains(k))
+                    throw new ArgumentException($"--kinds: '{k}' is unknown: allowed plain, {string.Join(", ", ConnectionKindNames.All)}.");
             var asJson = parse.GetValue(json);
             if (parse.GetValue(generate))
             {

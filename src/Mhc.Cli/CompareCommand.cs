@@ -16,7 +16,7 @@ static class CompareCommand
     public static Command Create()
     {
         var run = new RunOptions();
-        var kinds = new Option<string>("--kinds") { Description = "Comma-separated kinds among residual, hc-static, hc, mhc.", DefaultValueFactory = _ => "residual,hc,mhc" };
+        var kinds = new Option<string>("--kinds") { Description = $"Comma-separated kinds among {string.Join(", ", ConnectionKindNames.All)} (docs/connections.md).", DefaultValueFactory = _ => "residual,hc,mhc" };
         var preset = new Option<string?>("--preset") { Description = "deep: 32 sub-layers and a high learning rate, where HC's gain grows; spike: a narrow 32-sub-layer model at a high learning rate without warm-up or clipping, where HC's loss spikes." };
         var output = new Option<string?>("--out") { Description = "Output directory (default runs/compare-<time>); one sub-folder per kind." };
         var seeds = new Option<int?>("--seeds") { Description = "Train every kind at k seeds (--seed, --seed + 1, …; default 1) and report means and paired 95% intervals." };
@@ -39,7 +39,7 @@ static class CompareCommand
             Devices.Resolve(config.Training.Device);   // before anything is written
             var kindList = parse.GetValue(kinds)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
                 .Select(ConnectionKindNames.Parse).Distinct().ToList();
-            if (kindList.Count == 0) throw new ArgumentException("--kinds is empty: name at least one of residual, hc-static, hc, mhc.");
+            if (kindList.Count == 0) throw new ArgumentException($"--kinds is empty: name at least one of {string.Join(", ", ConnectionKindNames.All)}.");
             var outDir = parse.GetValue(output) ?? Path.Combine("runs", $"compare-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
             if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any(e => !Path.GetFileName(e).StartsWith('.')))
                 throw new ArgumentException($"output directory '{outDir}' is not empty; choose another --out.");

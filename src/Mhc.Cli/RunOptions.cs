@@ -29,11 +29,12 @@ sealed class RunOptions
     public readonly Option<int?> DiagnosticsEvery = new("--diagnostics-every") { Description = "Measure gains and coefficient statistics every N steps into metrics.jsonl (default 10; 0 = at evaluations only)." };
     public readonly Option<string?> Device = new("--device") { Description = "cpu (default; fused kernels), cuda or cuda:N (needs -p:TorchSharpBundle=cuda)." };
     public readonly Option<string?> Definition = new("--mhc-definition") { Description = "mHC's arithmetic: paper (default) or deepseek-v4 (ε in H_pre and Sinkhorn, as DeepSeek's code)." };
+    public readonly Option<string?> ExitHead = new("--exit-head") { Description = "How the last stream state becomes one: sum (default) or learned (DeepSeek-V4's hc_head: per-token sigmoid weights; multi-stream kinds only, residual keeps sum)." };
     public readonly Option<string?> ResInit = new("--res-init") { Description = "mHC's b_res at step 0: identity (default; diagonal 0, off-diagonal −4) or uniform (all 0, as Megatron-LM)." };
 
     public IEnumerable<Option> All =>
         [Config, Task, Data, Tokenizer, Streams, Layers, DModel, Heads, SeqLen, BatchSize, LearningRate, Steps, Seed, Threads, SkipNonFinite, Recompute,
-         DiagnosticsEvery, Device, Definition, ResInit];
+         DiagnosticsEvery, Device, Definition, ResInit, ExitHead];
 
     /// <summary>
     /// The config file if given, else <paramref name="basis"/> (a resumed run's stored config or a preset), else
@@ -54,6 +55,7 @@ sealed class RunOptions
         if (parse.GetValue(Recompute)) connection = connection with { Recompute = true };
         if (parse.GetValue(Definition) is { } definition) connection = connection with { Definition = ManifoldDefinitionNames.Parse(definition) };
         if (parse.GetValue(ResInit) is { } resInit) connection = connection with { ResInit = ResInitNames.Parse(resInit) };
+        if (parse.GetValue(ExitHead) is { } exitHead) connection = connection with { ExitHead = ExitHeadNames.Parse(exitHead) };
         if (config.Task == RunConfig.Vision)
         {
             if (parse.GetValue(SeqLen) is not null)
@@ -111,13 +113,14 @@ sealed class RunOptions
     /// <summary>
     /// The connection options for <paramref name="kind"/>: residual always has one stream (--streams applies to
     /// hc and mhc); a multi-stream kind takes <paramref name="streams"/>, else keeps the configured count, or 4
-    /// when coming from residual.
+    /// when coming from residual. One stream keeps the sum as its exit head, so <c>--exit-head learned</c> serves a whole comparison.
     /// </summary>
     public static ConnectionOptions WithKind(ConnectionOptions current, ConnectionKind? kind, int? streams)
     {
         var target = kind ?? current.Kind;
         var n = target == ConnectionKind.Residual ? 1
             : streams ?? (current.Kind == ConnectionKind.Residual ? new ConnectionOptions().Streams : current.Streams);
+        current = current with { ExitHead = n < 2 ? Connections.ExitHead.Sum : current.ExitHead };
         // mHC's own options (its arithmetic, b_res's init) apply to mHC only: other kinds in a comparison keep their defaults.
         return target.IsManifold()
             ? current with { Kind = target, Streams = n, Definition = target == ConnectionKind.Manifold ? current.Definition : ManifoldDefinition.Paper }

@@ -31,7 +31,7 @@ static class SweepCommand
     {
         var run = new RunOptions();
         var param = new Option<string>("--param") { Description = $"NAME=v1,v2,…; NAME one of {string.Join(", ", Parameters.Keys)}.", Required = true };
-        var kinds = new Option<string>("--kinds") { Description = "Comma-separated kinds among residual, hc-static, hc, mhc.", DefaultValueFactory = _ => "residual,hc,mhc" };
+        var kinds = new Option<string>("--kinds") { Description = $"Comma-separated kinds among {string.Join(", ", ConnectionKindNames.All)} (docs/connections.md).", DefaultValueFactory = _ => "residual,hc,mhc" };
         var seeds = new Option<int?>("--seeds") { Description = "Seeds per value and kind (--seed, --seed + 1, …; default 1)." };
         var output = new Option<string?>("--out") { Description = "Output directory (default runs/sweep-<name>-<time>); run again with it to resume." };
         var command = new Command("sweep", "Compare the kinds at every value of one setting (layers, d_model, streams, sinkhorn_iterations, lr, steps) and chart the figures against it.");
@@ -45,7 +45,7 @@ static class SweepCommand
             if (basis.Task != RunConfig.Language) throw new ArgumentException("mhc sweep runs the language task (--task language).");
             var kindList = parse.GetValue(kinds)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
                 .Select(ConnectionKindNames.Parse).Distinct().ToList();
-            if (kindList.Count == 0) throw new ArgumentException("--kinds is empty: name at least one of residual, hc-static, hc, mhc.");
+            if (kindList.Count == 0) throw new ArgumentException($"--kinds is empty: name at least one of {string.Join(", ", ConnectionKindNames.All)}.");
             var seedCount = parse.GetValue(seeds) ?? 1;
             if (seedCount is < 1 or > 100) throw new ArgumentException($"--seeds = {seedCount} is out of range: allowed 1..100.");
             var seedValues = Enumerable.Range(basis.Training.Seed, seedCount).ToList();

@@ -12,7 +12,7 @@ static class TrainCommand
     public static Command Create()
     {
         var run = new RunOptions();
-        var connection = new Option<string?>("--connection") { Description = "residual, hc-static, hc or mhc (default mhc)." };
+        var connection = new Option<string?>("--connection") { Description = $"The kind: one of {string.Join(", ", ConnectionKindNames.All)} (default mhc; docs/connections.md)." };
         var output = new Option<string?>("--out") { Description = "Run directory (default runs/<connection>-<time>)." };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its newest intact checkpoint." };
         var initFrom = new Option<string?>("--init-from") { Description = "Start from the weights of this file (.safetensors or .pt, hf or mhcnet layout) with a fresh optimizer." };

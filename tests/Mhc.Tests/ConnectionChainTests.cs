@@ -38,6 +38,10 @@ public class ConnectionChainTests
     [InlineData(ConnectionKind.HyperDynamic, false, 3)]
     [InlineData(ConnectionKind.HyperDynamic, true, 3)]
     [InlineData(ConnectionKind.HyperStatic, true, 2)]
+    [InlineData(ConnectionKind.ManifoldStatic, false, 2)]
+    [InlineData(ConnectionKind.ManifoldLite, true, 2)]
+    [InlineData(ConnectionKind.ManifoldResOnly, false, 2)]
+    [InlineData(ConnectionKind.ManifoldResPre, true, 2)]
     // 70 tokens: several work items of each kernel, the last one short, so the writes and write backwards
     // fused into the next connection's passes are made range by range.
     [InlineData(ConnectionKind.Manifold, false, 3, 7)]

@@ -17,6 +17,10 @@ static class ConnectionFixture
         { ConnectionKind.HyperDynamic, 3 },
         { ConnectionKind.Manifold, 4 },
         { ConnectionKind.Manifold, 2 },
+        { ConnectionKind.ManifoldStatic, 4 },
+        { ConnectionKind.ManifoldLite, 3 },
+        { ConnectionKind.ManifoldResOnly, 4 },
+        { ConnectionKind.ManifoldResPre, 3 },
     };
 
     public static Connection Create(ConnectionKind kind, int streams, int sublayerIndex = 0, bool useTanh = true)

@@ -46,14 +46,16 @@ public class TrainingTests
         Assert.Equal(3, records.Count(r => r.ValLoss is not null));   // steps 50, 100, 150
     }
 
-    [Fact]
-    public void Resume_gives_exactly_the_losses_of_an_uninterrupted_run()
+    [Theory]
+    [InlineData(ConnectionKind.Manifold, ExitHead.Sum)]
+    [InlineData(ConnectionKind.ManifoldLite, ExitHead.Learned)]
+    public void Resume_gives_exactly_the_losses_of_an_uninterrupted_run(ConnectionKind kind, ExitHead exitHead)
     {
         // Dropout on: the resumed run must also restore the random state.
-        var config = TinyConfig(ConnectionKind.Manifold, 12) with { };
+        var config = TinyConfig(kind, 12);
         config = config with
         {
-            Model = config.Model with { Dropout = 0.1 },
+            Model = config.Model with { Dropout = 0.1, Connection = config.Model.Connection with { ExitHead = exitHead } },
             Training = config.Training with { CheckpointEvery = 4, EvalEvery = 3, GradAccumulation = 2 },
         };
         var corpus = TinyCorpus(16);

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace Mhc.Cli.Benchmarks;
 
 /// <summary>One kind's generation figures.</summary>
-/// <param name="Kind">residual, hc-static, hc or mhc.</param>
+/// <param name="Kind">A connection kind's name (ConnectionKindNames).</param>
 /// <param name="MsPerToken">Median over rounds of the mean time per new token (the first, the prompt's prefill, excluded).</param>
 /// <param name="TokensPerS">New tokens per second at that time.</param>
 /// <param name="RatioToResidual">Median over rounds of this kind's time per token divided by residual's in the same round.</param>

@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace Mhc.Cli.Benchmarks;
 
 /// <summary>One kind's figures.</summary>
-/// <param name="Kind">plain, residual, hc-static, hc or mhc.</param>
+/// <param name="Kind">plain or a connection kind's name (ConnectionKindNames).</param>
 /// <param name="MedianStepMs">Median step time (forward, backward, AdamW update).</param>
 /// <param name="RatioToResidual">Median over rounds of this kind's step time divided by residual's in the same round.</param>
 /// <param name="RatioMin">Smallest per-round ratio.</param>
@@ -38,7 +38,7 @@ static class StepBenchmark
 {
     /// <summary>Runs the benchmark for <paramref name="kinds"/> (residual must be among them).</summary>
     /// <param name="config">Shape and repetitions.</param>
-    /// <param name="kinds">Kinds by name: plain, residual, hc-static, hc, mhc.</param>
+    /// <param name="kinds">Kinds by name: plain or a connection kind.</param>
     /// <param name="progress">Receives a line per phase.</param>
     public static (List<BenchResult> Results, VocabReference? Vocab) Run(BenchConfig config, IReadOnlyList<string> kinds, Action<string>? progress = null)
     {

@@ -15,6 +15,10 @@ static class Plots
         ["hc-static"] = Color.FromHex("#E69F00"),
         ["hc"] = Color.FromHex("#D62728"),
         ["mhc"] = Color.FromHex("#1F77B4"),
+        ["mhc-static"] = Color.FromHex("#17BECF"),
+        ["mhc-lite"] = Color.FromHex("#9467BD"),
+        ["mhc-res-only"] = Color.FromHex("#8C564B"),
+        ["mhc-res-pre"] = Color.FromHex("#E377C2"),
     };
 
     static Color ColorOf(string kind) => Colors.GetValueOrDefault(kind, Color.FromHex("#2CA02C"));

@@ -47,6 +47,9 @@ public sealed record ConnectionOptions
     /// <summary>mHC only: how the residual logits b_res start (identity-leaning by default, or uniform).</summary>
     public ResInit ResInit { get; init; } = ResInit.Identity;
 
+    /// <summary>How the model leaves the streams: their sum (default) or DeepSeek-V4's learned weights (n ≥ 2). A model option, read by the models, not by each connection.</summary>
+    public ExitHead ExitHead { get; init; } = ExitHead.Sum;
+
     /// <summary>Options for the baseline: one stream, plain Pre-Norm residual.</summary>
     public static ConnectionOptions Residual { get; } = new() { Kind = ConnectionKind.Residual, Streams = 1 };
 
@@ -84,6 +87,10 @@ public sealed record ConnectionOptions
             throw new ArgumentException($"ConnectionOptions.ResInit = {(int)ResInit} is not a ResInit: allowed {string.Join(", ", Enum.GetNames<ResInit>())}.", nameof(ResInit));
         if (ResInit != ResInit.Identity && !Kind.IsManifold())
             throw new ArgumentException($"ConnectionOptions.ResInit = {ResInit} is invalid for Kind = {Kind}: it sets mHC's b_res.", nameof(ResInit));
+        if (!Enum.IsDefined(ExitHead))
+            throw new ArgumentException($"ConnectionOptions.ExitHead = {(int)ExitHead} is not an ExitHead: allowed {string.Join(", ", Enum.GetNames<ExitHead>())}.", nameof(ExitHead));
+        if (ExitHead == ExitHead.Learned && Streams < 2)
+            throw new ArgumentException($"ConnectionOptions.ExitHead = Learned (exit_head = learned) is invalid for Kind = {Kind} with Streams = {Streams}: it weighs n >= 2 streams.", nameof(ExitHead));
         if (!UseTanh && Kind is not (ConnectionKind.HyperStatic or ConnectionKind.HyperDynamic))
             throw new ArgumentException($"ConnectionOptions.UseTanh = false is invalid for Kind = {Kind}: allowed only for HyperStatic and HyperDynamic.", nameof(UseTanh));
     }

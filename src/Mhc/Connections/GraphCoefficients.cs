@@ -5,7 +5,7 @@ namespace Mhc.Connections;
 
 /// <summary>
 /// Fused-path coefficients of any connection, computed by its ordinary (autograd) coefficient code on a
-/// leaf copy of the state; the backward runs that small graph. Used for HC, whose coefficient math is cheap.
+/// leaf copy of the state; the backward runs that small graph. Used for HC and mHC's variants, whose coefficient math is cheap.
 /// </summary>
 sealed class GraphCoefficients : FusedCoefficients
 {
@@ -44,8 +44,11 @@ sealed class GraphCoefficients : FusedCoefficients
     {
         if (graph is null || leaf is null) throw new InvalidOperationException("these coefficients were computed without a graph.");
         var (gx, gPre, gRes) = StreamMixing.ReadBackward(x, Pre, Res, gu, g, overwriteG);
-        using (enable_grad())
-            autograd.backward([graph.Pre, graph.Post, graph.Res], [gPre.to(graph.Pre.dtype), gPost.to(graph.Post.dtype), gRes.to(graph.Res.dtype)]);
+        // Only the maps that were learned have a graph: the mHC ablations fix H_pre and H_post as constants.
+        var learned = new[] { (graph.Pre, gPre), (graph.Post, gPost), (graph.Res, gRes) }.Where(p => p.Item1.requires_grad).ToList();
+        if (learned.Count > 0)
+            using (enable_grad())
+                autograd.backward(learned.Select(p => p.Item1).ToList(), learned.Select(p => p.Item2.to(p.Item1.dtype)).ToList());
         if (leaf.grad is { } lg) gx.add_(lg);
         previous?.Run(gx);   // after the graph's share: only then is gx final
         return (gx, []);

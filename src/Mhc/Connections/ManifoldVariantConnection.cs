@@ -84,29 +84,46 @@ public sealed class ManifoldVariantConnection : Connection
     public override IReadOnlyList<Tensor> ParametersWithoutWeightDecay =>
         new Tensor?[] { alpha_pre, alpha_post, alpha_res, bias_pre, bias_post, bias_res }.OfType<Tensor>().ToList();
 
+    /// <summary>
+    /// The logits H_res is made from: <c>[B, T, n, n]</c> before Sinkhorn, or for mHC-lite <c>[B, T, n!]</c> before the
+    /// softmax over permutations. Diagnostics read them to see how saturated that projection is.
+    /// </summary>
+    /// <param name="x">Stream state <c>[B, T, n, d]</c>.</param>
+    public Tensor ResLogits(Tensor x)
+    {
+        CheckState(x);
+        using var scope = NewDisposeScope();
+        var logits = Logits(x, Projected(x), bias_res!, alpha_res, PreWidth + PostWidth, resWidth);
+        return (Options.Kind == ConnectionKind.ManifoldLite ? logits : logits.reshape(x.size(0), x.size(1), Streams, Streams)).MoveToOuterDisposeScope();
+    }
+
     /// <inheritdoc/>
     protected override Mixing ComputeCoefficients(Tensor x)
     {
         using var scope = NewDisposeScope();
         var (b, t, n) = (x.size(0), x.size(1), Streams);
         var type = CoefficientType(x);
-        Tensor? projected = null;
-        if (phi is not null)
-        {
-            // RMSNorm applied after the matmul, as mHC: (vφ)/rms(v).
-            var v = x.to(type).reshape(b, t, n * DModel);
-            projected = v.matmul(phi) * v.square().mean([-1], keepdim: true).add(ManifoldHyperConnection.RmsEpsilon).rsqrt();
-        }
-        Tensor Logits(Parameter bias, Parameter? alpha, int offset, int width) =>
-            projected is null ? bias.to(type).expand(b, t, width) : alpha! * projected.narrow(-1, offset, width) + bias;
-        var pre = bias_pre is null ? full([b, t, n], 1.0 / n, type, x.device) : Logits(bias_pre, alpha_pre, 0, n).sigmoid();
-        var post = bias_post is null ? ones([b, t, n], type, x.device) : Logits(bias_post, alpha_post, PreWidth, n).sigmoid() * 2;
-        var resLogits = Logits(bias_res!, alpha_res, PreWidth + PostWidth, resWidth);
+        var projected = Projected(x);
+        var pre = bias_pre is null ? full([b, t, n], 1.0 / n, type, x.device) : Logits(x, projected, bias_pre, alpha_pre, 0, n).sigmoid();
+        var post = bias_post is null ? ones([b, t, n], type, x.device) : Logits(x, projected, bias_post, alpha_post, PreWidth, n).sigmoid() * 2;
+        var resLogits = Logits(x, projected, bias_res!, alpha_res, PreWidth + PostWidth, resWidth);
         var res = Options.Kind == ConnectionKind.ManifoldLite
             ? resLogits.softmax(-1).matmul(get_buffer("permutations")!.to(type)).view(b, t, n, n)
             : Sinkhorn.Project(resLogits.reshape(b, t, n, n), Options.SinkhornIterations);
         return new Mixing(pre.MoveToOuterDisposeScope(), post.MoveToOuterDisposeScope(), res.MoveToOuterDisposeScope());
     }
+
+    // (vφ)/rms(v) of the flattened state, as mHC (RMSNorm applied after the matmul); null for the static variant.
+    Tensor? Projected(Tensor x)
+    {
+        if (phi is null) return null;
+        var v = x.to(CoefficientType(x)).reshape(x.size(0), x.size(1), Streams * DModel);
+        return v.matmul(phi) * v.square().mean([-1], keepdim: true).add(ManifoldHyperConnection.RmsEpsilon).rsqrt();
+    }
+
+    // One map's logits: α·(its columns of the projection) + b, or b alone for every token without φ.
+    static Tensor Logits(Tensor x, Tensor? projected, Parameter bias, Parameter? alpha, int offset, int width) =>
+        projected is null ? bias.to(CoefficientType(x)).expand(x.size(0), x.size(1), width) : alpha! * projected.narrow(-1, offset, width) + bias;
 
     /// <summary>Every permutation of 0 … n − 1 in lexicographic order: the identity first.</summary>
     internal static List<int[]> Permutations(int n)

@@ -45,7 +45,7 @@ public sealed record DiagnosticsSummary
     /// <summary>Mean over sub-layers of the adjacent-state cosine.</summary>
     public double MeanStateCosine { get; init; }
 
-    /// <summary>Mean Sinkhorn saturation over the mHC sub-layers; null when there are none.</summary>
+    /// <summary>Mean Sinkhorn saturation over the sub-layers of mHC or its variants; null when there are none.</summary>
     public double? Saturation { get; init; }
 
     /// <summary>Mean over sub-layers of <see cref="SublayerDiagnostics.StreamDiversity"/>.</summary>

@@ -26,7 +26,7 @@ namespace Mhc.Diagnostics;
 /// <param name="PreMax">Largest H_pre entry.</param>
 /// <param name="PostMin">Smallest H_post entry.</param>
 /// <param name="PostMax">Largest H_post entry.</param>
-/// <param name="Saturation">mHC: share of Sinkhorn input logits more than <see cref="StabilityProbe.SaturationGap"/> below their row's maximum; null otherwise.</param>
+/// <param name="Saturation">mHC and its variants: share of Sinkhorn input logits (mHC-lite: permutation logits) more than <see cref="StabilityProbe.SaturationGap"/> below their row's maximum; null otherwise.</param>
 /// <param name="StateCosine">Mean over tokens of the cosine similarity of the stream state before and after this sub-layer (HC paper's collapse measure).</param>
 /// <param name="StreamDiversity">
 /// How different the n streams entering this sub-layer are: mean over tokens of 1 − the mean pairwise cosine similarity of the
@@ -126,9 +126,14 @@ public static class StabilityProbe
             var rowError = (r.sum(-1) - 1).abs().max().ToDouble();
             var colError = (r.sum(-2) - 1).abs().max().ToDouble();
             double? saturation = null;
-            if (connections[k] is ManifoldHyperConnection manifold)
+            var resLogits = connections[k] switch
             {
-                var logits = manifold.ResLogits(states[k]);
+                ManifoldHyperConnection manifold => manifold.ResLogits(states[k]),
+                ManifoldVariantConnection variant => variant.ResLogits(states[k]),
+                _ => null,
+            };
+            if (resLogits is { } logits)
+            {
                 var gap = logits.amax([-1], keepdim: true) - logits;
                 saturation = (gap > SaturationGap).to(ScalarType.Float64).mean().ToDouble();
             }

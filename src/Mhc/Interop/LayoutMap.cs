@@ -37,9 +37,15 @@ static partial class LayoutMap
             var match = SublayerParameter().Match(name);
             var ownerName = match.Success ? $"blocks.{match.Groups[1].Value}.{match.Groups[2].Value}_conn" : null;
             var isConnectionParameter = match.Success && !match.Groups[3].Value.StartsWith("branch.", StringComparison.Ordinal);
+            var isExitHead = name.StartsWith(ExitHeadPrefix, StringComparison.Ordinal);
             if (layout == WeightLayout.MhcNet)
             {
-                entries.Add(Same(name, parameter, isConnectionParameter));
+                entries.Add(Same(name, parameter, isConnectionParameter || isExitHead));
+                continue;
+            }
+            if (isExitHead)
+            {
+                entries.Add(HcHead(name[ExitHeadPrefix.Length..], parameter));
                 continue;
             }
             if (!match.Success)
@@ -94,6 +100,17 @@ static partial class LayoutMap
         "cls_token" => "model.cls_token",
         "position_embedding" => "model.pos_embed",
         _ => throw new InvalidOperationException($"no hf name for the parameter '{name}'."),
+    };
+
+    const string ExitHeadPrefix = "exit_head.";
+
+    // DeepSeek-V4's hc_head: fn [n, n·d] = φᵀ, base [n] = b, scale [1] = α (a scalar here).
+    static LayoutEntry HcHead(string parameterName, Tensor parameter) => parameterName switch
+    {
+        "phi" => new("model.hc_head.fn", [parameter.size(1), parameter.size(0)], () => Copy(parameter.t()), value => Assign(parameter, value.t()), true),
+        "bias" => Same("model.hc_head.base", parameter, connection: true),
+        "alpha" => new("model.hc_head.scale", [1], () => Copy(parameter.reshape(1)), value => Assign(parameter, value.reshape(parameter.shape)), true),
+        _ => throw new InvalidOperationException($"no hf name for the exit head's parameter '{parameterName}'."),
     };
 
     static LayoutEntry Same(string name, Tensor parameter, bool connection) =>

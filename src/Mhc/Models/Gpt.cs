@@ -60,7 +60,7 @@ public sealed record GptConfig
 
 /// <summary>
 /// A GPT-style language model whose every sub-layer is wrapped by a <see cref="Connection"/>:
-/// token embedding → <see cref="Streams.Expand"/> → blocks of (attention, MLP) → <see cref="Streams.Collapse"/>
+/// token embedding → <see cref="Streams.Expand"/> → blocks of (attention, MLP) → <see cref="Streams.Collapse"/> (or the learned exit head, <see cref="ExitHead"/>)
 /// → RMSNorm → head. Attention is causal with rotary positions; the MLP is SwiGLU; each branch keeps its
 /// own pre-norm. With the residual kind this is exactly a Pre-Norm transformer.
 /// </summary>
@@ -69,6 +69,7 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>, IStreamModel
     readonly Embedding token_embedding;
     readonly ModuleList<TransformerBlock> blocks;
     readonly RmsNorm final_norm;
+    readonly LearnedExitHead? exit_head;
     readonly Linear? head;
 
     /// <summary>Builds the model with GPT-2 style initialisation (normal 0.02, output projections scaled by depth).</summary>
@@ -85,6 +86,8 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>, IStreamModel
                 causal: true, maxPositions: config.SeqLen, config.Dropout, config.Connection))
             .ToArray());
         final_norm = new RmsNorm(config.DModel);
+        if (config.Connection.ExitHead == ExitHead.Learned)
+            exit_head = new LearnedExitHead(config.Connection.Streams, config.DModel, config.Connection.GateInit);
         if (!config.TieEmbeddings)
         {
             head = nn.Linear(config.DModel, config.VocabSize, hasBias: false);
@@ -129,7 +132,7 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>, IStreamModel
     {
         using var scope = NewDisposeScope();
         var x = ConnectionChain.Forward(Connections, Embed(ids));   // one chain, so recomputation segments can span blocks
-        return final_norm.call(Streams.Collapse(x)).MoveToOuterDisposeScope();
+        return final_norm.call(exit_head?.call(x) ?? Streams.Collapse(x)).MoveToOuterDisposeScope();
     }
 
     /// <summary>

@@ -83,6 +83,7 @@ public sealed class Vit : nn.Module<Tensor, Tensor>, IStreamModel
     readonly Parameter position_embedding;
     readonly ModuleList<TransformerBlock> blocks;
     readonly RmsNorm final_norm;
+    readonly LearnedExitHead? exit_head;
     readonly Linear head;
 
     /// <summary>Builds the model (normal 0.02 initialisation, output projections scaled by depth).</summary>
@@ -103,6 +104,8 @@ public sealed class Vit : nn.Module<Tensor, Tensor>, IStreamModel
                 causal: false, maxPositions: 0, config.Dropout, config.Connection))
             .ToArray());
         final_norm = new RmsNorm(config.DModel);
+        if (config.Connection.ExitHead == ExitHead.Learned)
+            exit_head = new LearnedExitHead(config.Connection.Streams, config.DModel, config.Connection.GateInit);
         head = nn.Linear(config.DModel, config.Classes);
         using (no_grad())
         {
@@ -124,7 +127,7 @@ public sealed class Vit : nn.Module<Tensor, Tensor>, IStreamModel
     {
         using var scope = NewDisposeScope();
         var x = ConnectionChain.Forward(Connections, Embed(images));
-        var h = final_norm.call(Streams.Collapse(x));                  // [B, T, d]
+        var h = final_norm.call(exit_head?.call(x) ?? Streams.Collapse(x));   // [B, T, d]
         var pooled = Config.Pooling == "cls" ? h.select(1, 0) : h.mean([1]);
         return head.call(pooled).MoveToOuterDisposeScope();
     }

@@ -46,6 +46,7 @@ public sealed record RunConfig
             new NamedEnumConverter<ConnectionKind>("connection kind", k => k.ToName(), ConnectionKindNames.Parse),
             new NamedEnumConverter<ManifoldDefinition>("definition", d => d.ToName(), ManifoldDefinitionNames.Parse),
             new NamedEnumConverter<ResInit>("res_init", r => r.ToName(), ResInitNames.Parse),
+            new NamedEnumConverter<ExitHead>("exit_head", h => h.ToName(), ExitHeadNames.Parse),
         },
     };
 
