@@ -58,7 +58,7 @@ internal sealed class DenseAggregation : nn.Module
         var normed = newest * newest.square().mean([-1], keepdim: true).add(NormEpsilon).rsqrt();
         var dynamic = w2.call(nn.functional.gelu(w1.call(normed)));
         var weights = dynamic + bias.to(dynamic.dtype);
-        return weights.unflatten(-1, [Ways, Slots]).MoveToOuterDisposeScope();
+        return weights.unflatten(weights.dim() - 1, [Ways, Slots]).MoveToOuterDisposeScope();
     }
 
     /// <summary>The ways' inputs <c>[B, T, C, d]</c>: <paramref name="weights"/> <c>[B, T, C, L]</c> applied to slots 0..L−1 of <paramref name="x"/>.</summary>

@@ -79,7 +79,7 @@ internal sealed class ResidualMatrixConnection : Connection
     internal static Tensor Write(Tensor keys, Tensor y)
     {
         var reads = keys.size(1);
-        using var pieces = y.unflatten(-1, [reads, y.size(-1) / reads]);   // [B, T, r, D_v]
+        using var pieces = y.unflatten(y.dim() - 1, [reads, y.size(-1) / reads]);   // [B, T, r, D_v]
         return keys.to(y.dtype).matmul(pieces);
     }
 
