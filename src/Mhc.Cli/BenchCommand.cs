@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Mhc.Cli.Benchmarks;
+using Mhc.Connections;
 using Mhc.Diagnostics;
 
 namespace Mhc.Cli;
@@ -24,7 +25,7 @@ static class BenchCommand
         var streams = new Option<int?>("--streams") { Description = "Streams of hc and mhc (default 4)." };
         var threads = new Option<int?>("--threads") { Description = "CPU threads (default 2)." };
         var steps = new Option<int?>("--steps") { Description = "Timed steps per kind (default 10)." };
-        var kinds = new Option<string>("--kinds") { Description = "Comma-separated kinds among plain, residual, hc-static, hc, mhc.", DefaultValueFactory = _ => "plain,residual,hc,mhc" };
+        var kinds = new Option<string>("--kinds") { Description = "Comma-separated kinds: plain or a connection kind (residual, hc-static, hc, mhc, …, rmt, muddformer).", DefaultValueFactory = _ => "plain,residual,hc,mhc" };
         var reference = new Option<bool>("--reference") { Description = "Time the reference (unfused) connection path." };
         var recompute = new Option<bool>("--recompute") { Description = "Time hc and mhc with recomputation (memory for time)." };
         var json = new Option<bool>("--json") { Description = "Print only JSON on stdout (progress goes to stderr)." };
@@ -60,9 +61,10 @@ static class BenchCommand
             if (config.Reference && config.Recompute) throw new ArgumentException("--recompute applies to the fused path; drop --reference.");
             Validate(config);
             var kindList = parse.GetValue(kinds)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            string[] allowed = ["plain", .. ConnectionKindNames.All];
             foreach (var k in kindList)
-                if (k is not ("plain" or "residual" or "hc-static" or "hc" or "mhc"))
-                    throw new ArgumentException($"--kinds: '{k}' is unknown: allowed plain, residual, hc-static, hc, mhc.");
+                if (!allowed.Contains(k))
+                    throw new ArgumentException($"--kinds: '{k}' is unknown: allowed {string.Join(", ", allowed)}.");
             var asJson = parse.GetValue(json);
             if (parse.GetValue(generate))
             {

@@ -318,27 +318,49 @@ public class AlternativeConnectionTests
     }
 
     [Fact]
-    public void Rmt_signal_gain_is_the_retrieval_keys_times_the_write_keys()
+    public void Rmt_signal_gain_compares_the_write_keys_with_the_storage_keys()
     {
-        // Keys chosen so that retrieval · write = 2·I for sub-layer 0 and 0 for the others: P_0 v = 2v, P_k v = 0.
+        // Keys chosen so that retrieval · storage = 2·I (the input's path E), retrieval · write = 6·I for sub-layer 0 and 0 for
+        // the others: P_0 v = 3·E v, P_k v = 0.
         manual_seed(10);
         using var model = new Gpt(Small(ConnectionKind.ResidualMatrix));
         const int r = 4, dk = 16;
         using (no_grad())
         {
             var retrieval = Reference.Parameter(model, "stream_ends.retrieval_keys");
+            var storage = Reference.Parameter(model, "stream_ends.storage_keys");
             retrieval.zero_();
-            for (var s = 0; s < r; s++) retrieval[s, s] = tensor(2f);
+            storage.zero_();
+            for (var s = 0; s < r; s++)
+            {
+                retrieval[s, s] = tensor(2f);
+                storage[s, s] = tensor(1f);
+            }
             foreach (var (k, connection) in model.Connections.Select((c, k) => (k, (ResidualMatrixConnection)c)))
             {
                 connection.WriteKeys.zero_();
-                for (var s = 0; s < r; s++) connection.WriteKeys[k == 0 ? s : dk - 1 - s, s] = tensor(1f);
+                for (var s = 0; s < r; s++) connection.WriteKeys[k == 0 ? s : dk - 1 - s, s] = tensor(k == 0 ? 3f : 1f);
             }
         }
         var profile = Profile(model);
-        Assert.Equal(2.0, profile.Sublayers[0].SignalGain, 1e-5);
-        Assert.Equal(1.0, profile.Sublayers[0].SignalIdentityError, 1e-5);
-        Assert.All(profile.Sublayers.Skip(1), s => Assert.Equal(0.0, s.SignalGain, 1e-6));
+        Assert.Equal(3.0, profile.Sublayers[0].SignalGain, 1e-5);
+        Assert.Equal(2.0, profile.Sublayers[0].SignalIdentityError, 1e-5);
+        Assert.All(profile.Sublayers.Skip(1), s =>
+        {
+            Assert.Equal(0.0, s.SignalGain, 1e-6);
+            Assert.Equal(1.0, s.SignalIdentityError, 1e-6);
+        });
         Assert.All(profile.Sublayers, s => Assert.Equal(1.0, s.ForwardGain, 1e-6));   // the memory itself is carried unchanged
+    }
+
+    [Fact]
+    public void Fresh_mhc_carries_the_signal_as_the_input_within_its_mixing()
+    {
+        // mHC at initialisation: H_post = 1 and a doubly stochastic H_res, so every sub-layer's output reaches the head
+        // with the input's factor n; the signal gain is the token mean of (1ᵀ·C_(k+1)·H_post(k)) / (1ᵀ·C_0·1), near 1.
+        manual_seed(11);
+        using var model = new Gpt(Small(ConnectionKind.Manifold));
+        var profile = Profile(model);
+        Assert.All(profile.Sublayers, s => Assert.Equal(1.0, s.SignalGain, 0.05));
     }
 }

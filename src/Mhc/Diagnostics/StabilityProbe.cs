@@ -38,11 +38,15 @@ namespace Mhc.Diagnostics;
 /// <param name="ResOffDiagonalMass">Mean over rows of Σ_(j≠i) of the token-mean H_res: how much each stream takes from the others (0 = no mixing).</param>
 /// <param name="CompositeMean">Token-mean composite H_res(L−1)·…·H_res(k) <c>[n][n]</c>: how the streams entering this sub-layer reach the output.</param>
 /// <param name="SignalGain">
-/// Signal-path gain: the map P_k from this sub-layer's branch output (a d-vector) to the hidden state the network's head reads,
-/// through the skip path only (later branches and every coefficient held fixed), measured with a random probe v as the token
-/// mean of |P_k v| / |v|. 1 for the residual network; defined the same way for every kind (docs/connections-alternatives.md).
+/// Signal-path gain: how this sub-layer's branch output reaches the hidden state the network's head reads, through the skip
+/// path only (later branches and every coefficient held fixed), relative to how the network's input (the embedding) reaches it.
+/// With P_k that map and E the embedding's, for a random probe v: token mean of |P_k v| / |E v|. 1 for the residual network;
+/// the same definition for every kind (docs/connections-alternatives.md).
 /// </param>
-/// <param name="SignalIdentityError">Token mean of |P_k v − v| / |v|: 0 when the skip path carries the branch output to the head unchanged (an identity map).</param>
+/// <param name="SignalIdentityError">
+/// Token mean of |P_k v − E v| / |E v|: 0 when the sub-layer's output reaches the head exactly as the input does, the residual
+/// network's h_L = h_0 + Σ_k F_k (the identity mapping).
+/// </param>
 public sealed record SublayerDiagnostics(
     int Index,
     double ForwardGain, double BackwardGain, double ForwardGainOfMean, double BackwardGainOfMean,
@@ -182,7 +186,8 @@ public static class StabilityProbe
     /// <summary>
     /// Every sub-layer's signal-path gain and identity error (<see cref="SublayerDiagnostics.SignalGain"/>): a probe v_k is
     /// injected as sub-layer k's branch output (<see cref="Connection.InjectLinear"/>), carried through the later sub-layers'
-    /// skip paths (<see cref="Connection.CarryLinear"/>) and collapsed as the network does, P_k v_k. All probes travel together.
+    /// skip paths (<see cref="Connection.CarryLinear"/>) and collapsed as the network does: P_k v_k. The same probe entered as
+    /// the network's input and carried through every sub-layer gives E v_k. All probes travel together.
     /// </summary>
     static (double[] Gain, double[] IdentityError) SignalPath(IReadOnlyList<Connection> connections, IReadOnlyList<Tensor> states, StreamEnds? ends)
     {
@@ -192,18 +197,21 @@ public static class StabilityProbe
         var width = Collapse(final, final).size(-1);
         var generator = new Generator(SignalProbeSeed, final.device);
         var probes = randn([connections.Count, final.size(1), width], ScalarType.Float64, final.device, generator: generator);
+        var embedded = ends?.Expand(probes) ?? Streams.Expand(probes, (int)states[0].size(2));
         Tensor? pending = null;   // perturbations injected so far, one batch row per sub-layer
         for (var k = 0; k < connections.Count; k++)
         {
+            embedded = connections[k].CarryLinear(states[k], embedded);
             var carried = pending is null ? null : connections[k].CarryLinear(states[k], pending);
             var injected = connections[k].InjectLinear(states[k], probes.narrow(0, k, 1));
             pending = carried is null ? injected : cat([carried, injected], 0);
         }
-        var output = Collapse(final, pending!);                                       // [L, T, d]
+        var output = Collapse(final, pending!);                                       // P_k v_k: [L, T, d]
+        var reference = Collapse(final, embedded);                                    // E v_k
         static Tensor Length(Tensor v) => v.square().sum(-1).sqrt();
-        var norm = Length(probes);
+        var norm = Length(reference);
         var gain = (Length(output) / norm).mean([1]);
-        var error = (Length(output - probes) / norm).mean([1]);
+        var error = (Length(output - reference) / norm).mean([1]);
         return (gain.data<double>().ToArray(), error.data<double>().ToArray());
     }
 
