@@ -46,11 +46,14 @@ public class TrainingTests
         Assert.Equal(3, records.Count(r => r.ValLoss is not null));   // steps 50, 100, 150
     }
 
-    [Fact]
-    public void Resume_gives_exactly_the_losses_of_an_uninterrupted_run()
+    [Theory]
+    [InlineData(ConnectionKind.Manifold)]
+    [InlineData(ConnectionKind.ResidualMatrix)]
+    [InlineData(ConnectionKind.MultiwayDense)]
+    public void Resume_gives_exactly_the_losses_of_an_uninterrupted_run(ConnectionKind kind)
     {
         // Dropout on: the resumed run must also restore the random state.
-        var config = TinyConfig(ConnectionKind.Manifold, 12) with { };
+        var config = TinyConfig(kind, 12) with { };
         config = config with
         {
             Model = config.Model with { Dropout = 0.1 },
