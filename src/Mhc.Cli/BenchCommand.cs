@@ -61,9 +61,10 @@ static class BenchCommand
             if (config.Reference && config.Recompute) throw new ArgumentException("--recompute applies to the fused path; drop --reference.");
             Validate(config);
             var kindList = parse.GetValue(kinds)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            string[] allowed = ["plain", .. ConnectionKindNames.All];
             foreach (var k in kindList)
-                if (k != "plain" && !ConnectionKindNames.All.Contains(k))
-                    throw new ArgumentException($"--kinds: '{k}' is unknown: allowed plain, {string.Join(", ", ConnectionKindNames.All)}.");
+                if (!allowed.Contains(k))
+                    throw new ArgumentException($"--kinds: '{k}' is unknown: allowed {string.Join(", ", allowed)}.");
             var asJson = parse.GetValue(json);
             if (parse.GetValue(generate))
             {

@@ -42,7 +42,7 @@ public class BadInputTests
         Assert.Contains("SinkhornIterations = -2", MessageOf(new ConnectionOptions { SinkhornIterations = -2 }.Validate), StringComparison.Ordinal);
         Assert.Contains("GateInit = NaN", MessageOf(new ConnectionOptions { GateInit = double.NaN }.Validate), StringComparison.Ordinal);
         Assert.Contains("UseTanh", MessageOf(new ConnectionOptions { Kind = ConnectionKind.Manifold, UseTanh = false }.Validate), StringComparison.Ordinal);
-        Assert.Contains("Kind = 9", MessageOf(new ConnectionOptions { Kind = (ConnectionKind)9 }.Validate), StringComparison.Ordinal);
+        Assert.Contains("Kind = 99", MessageOf(new ConnectionOptions { Kind = (ConnectionKind)99 }.Validate), StringComparison.Ordinal);
         Assert.Contains("dModel = 0", MessageOf(() => Connection.Create(new ConnectionOptions(), 0, 0, new TestBranch(4))), StringComparison.Ordinal);
         Assert.Contains("sublayerIndex = -1", MessageOf(() => Connection.Create(new ConnectionOptions(), 4, -1, new TestBranch(4))), StringComparison.Ordinal);
         Assert.Contains("needs ConnectionOptions.Kind = Manifold; got Residual", MessageOf(() => { using var c = new ManifoldHyperConnection(ConnectionOptions.Residual, 4, 0, new TestBranch(4)); }), StringComparison.Ordinal);

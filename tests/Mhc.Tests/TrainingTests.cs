@@ -49,6 +49,8 @@ public class TrainingTests
     [Theory]
     [InlineData(ConnectionKind.Manifold, ExitHead.Sum)]
     [InlineData(ConnectionKind.ManifoldLite, ExitHead.Learned)]
+    [InlineData(ConnectionKind.ResidualMatrix, ExitHead.Sum)]
+    [InlineData(ConnectionKind.MultiwayDense, ExitHead.Sum)]
     public void Resume_gives_exactly_the_losses_of_an_uninterrupted_run(ConnectionKind kind, ExitHead exitHead)
     {
         // Dropout on: the resumed run must also restore the random state.

@@ -56,6 +56,18 @@ sealed record KindFigures
     /// <summary>Smallest composite column sum measured during training.</summary>
     public double MinCompositeColumnSum { get; init; }
 
+    /// <summary>Largest signal-path gain measured during training (every kind; docs/connections-alternatives.md).</summary>
+    public double MaxSignalGain { get; init; }
+
+    /// <summary>Smallest signal-path gain measured during training.</summary>
+    public double MinSignalGain { get; init; }
+
+    /// <summary>Largest signal-path identity error at the first diagnosed step (how far from an identity map the kind starts).</summary>
+    public double FirstSignalIdentityError { get; init; }
+
+    /// <summary>Largest signal-path identity error measured during training.</summary>
+    public double MaxSignalIdentityError { get; init; }
+
     /// <summary>
     /// Steps the baseline needed to first reach its final validation loss, divided by the steps this kind
     /// needed to reach that loss; null when it never did.
@@ -122,6 +134,10 @@ static class Comparison
                 MaxCompositeForwardGain = Extreme(d => d.MaxCompositeForwardGain, max: true),
                 MaxCompositeBackwardGain = Extreme(d => d.MaxCompositeBackwardGain, max: true),
                 MinCompositeColumnSum = Extreme(d => d.MinCompositeColumnSum, max: false),
+                MaxSignalGain = Extreme(d => d.MaxSignalGain, max: true),
+                MinSignalGain = Extreme(d => d.MinSignalGain, max: false),
+                FirstSignalIdentityError = diagnostics.Count > 0 ? diagnostics[0].MaxSignalIdentityError : double.NaN,
+                MaxSignalIdentityError = Extreme(d => d.MaxSignalIdentityError, max: true),
                 ConvergenceSpeedup = steps is null || baselineSteps is null ? null : (double)baselineSteps / steps.Value,
                 TokensPerS = run.Summary.TokensPerS,
                 StepTimeRatioToResidual = residual is null ? null : MedianStepMs(m) / MedianStepMs(residual.Metrics),

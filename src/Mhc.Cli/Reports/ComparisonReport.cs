@@ -114,14 +114,17 @@ static class ComparisonReport
         doc.Heading2(seeds > 1 ? "Every run" : "Results").Table(header, rows)
             .Text($"Baseline: {baseline}. Gap = final validation loss minus the baseline's (negative is better). Loss spike = largest rise of the training loss: " +
                   "the mean of 5 logged steps minus the lowest loss of the 20 steps before them, @ the step where it starts (≥ 0.5 counts as a spike). Gains are the largest over sub-layers and over training, averaged over the probe's tokens (max |row sum| forward, " +
-                  "max |column sum| backward, of H_res(L−1)·…·H_res(k)); 1 means no amplification. Convergence speed-up = steps the baseline needed to first reach " +
+                  "max |column sum| backward, of H_res(L−1)·…·H_res(k)); 1 means no amplification. Signal gain and identity error measure, for every kind " +
+                  "alike, the skip path from a sub-layer's branch output to the head's input with a random probe (|P_k v| / |v| and |P_k v − v| / |v|, token " +
+                  "means; first = at the first diagnosed step): 1 and 0 for an identity map (docs/connections-alternatives.md). Convergence speed-up = steps the baseline needed to first reach " +
                   "its final validation loss, divided by the steps this kind needed to reach it (– = never reached). Step-time ratios come from runs made one " +
                   "after another; `mhc bench` measures them side by side. Peak memory is the process's peak resident set during the run.");
         doc.Heading2("What happened").List(Narrative(figures, runs, baseline));
         doc.Heading2("Beside the papers").Table(["measure", "this comparison", "papers report"], PaperRows(figures));
         doc.Heading2("Diagnostics at the end of training")
             .Table(["kind", "composite fwd gain (of mean)", "composite bwd gain (of mean)", "max single fwd gain", "max |row/col sum − 1| of H_res",
-                    "H_pre range", "H_post range", "Sinkhorn saturation", "adjacent-state cosine", "stream diversity", "H_res off-diagonal mass"],
+                    "H_pre range", "H_post range", "Sinkhorn saturation", "adjacent-state cosine", "stream diversity", "H_res off-diagonal mass",
+                    "signal gain min … max", "signal identity error max"],
                 runs.Where(r => r.Profile is not null).Select(r => EndRow(r, seeds > 1)))
             .Text("The token-mean convention (table above) averages per-token gains; \"of mean\" takes the gain of the token-mean matrix. " +
                   "Saturation = share of Sinkhorn input logits more than 8 below their row's maximum (mHC only). Adjacent-state cosine = mean cosine similarity " +
@@ -151,14 +154,15 @@ static class ComparisonReport
         if (seeded) header.Insert(1, "seed");
         if (accuracy) header.Add("val accuracy");
         header.AddRange(["gap", "max loss spike", "max grad norm", "composite fwd gain", "composite bwd gain", "min composite col sum",
-            "convergence speed-up", "tokens/s", "step time / residual", "peak MB"]);
+            "signal gain min … max", "signal identity error first / max", "convergence speed-up", "tokens/s", "step time / residual", "peak MB"]);
         var rows = figures.Select(f =>
         {
             var row = new List<string> { f.Kind + (f.Failure is null ? "" : " (stopped)"), F(f.FinalTrainLoss), F(f.FinalValLoss) };
             if (seeded) row.Insert(1, f.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture));
             if (accuracy) row.Add(f.FinalValAccuracy is { } a ? $"{a:P1}" : "–");
             row.AddRange([Signed(f.GapToBaseline), $"{F(f.MaxLossSpike)} @{f.MaxLossSpikeStep}", F(f.MaxGradNorm, 2), F(f.MaxCompositeForwardGain, 3),
-                F(f.MaxCompositeBackwardGain, 3), F(f.MinCompositeColumnSum, 3), f.ConvergenceSpeedup is { } s ? $"{s:F2}×" : "–",
+                F(f.MaxCompositeBackwardGain, 3), F(f.MinCompositeColumnSum, 3),
+                $"{F(f.MinSignalGain, 3)} … {F(f.MaxSignalGain, 3)}", $"{F(f.FirstSignalIdentityError, 3)} / {F(f.MaxSignalIdentityError, 3)}", f.ConvergenceSpeedup is { } s ? $"{s:F2}×" : "–",
                 $"{f.TokensPerS:N0}", f.StepTimeRatioToResidual is { } r ? $"{r:F2}" : "–", $"{f.PeakMemoryMb:N0}"]);
             return (IReadOnlyList<string>)row;
         }).ToList();
@@ -219,6 +223,7 @@ static class ComparisonReport
             F(s.Max(d => d.DoublyStochasticError), 4), $"{s.Min(d => d.PreMin):F3} … {s.Max(d => d.PreMax):F3}",
             $"{s.Min(d => d.PostMin):F3} … {s.Max(d => d.PostMax):F3}", double.IsNaN(saturation) ? "–" : $"{saturation:P1}", F(s.Average(d => d.StateCosine), 3),
             F(s.Average(d => d.StreamDiversity), 4), F(s.Average(d => d.ResOffDiagonalMass), 4),
+            $"{F(s.Min(d => d.SignalGain), 3)} … {F(s.Max(d => d.SignalGain), 3)}", F(s.Max(d => d.SignalIdentityError), 3),
         ];
     }
 

@@ -47,8 +47,8 @@ public abstract class Connection : nn.Module<Tensor, Tensor>
     /// <summary>The options this connection was built with.</summary>
     public ConnectionOptions Options { get; }
 
-    /// <summary>Number of streams n.</summary>
-    public int Streams => Options.Streams;
+    /// <summary>Number of streams n: the size of the state's stream dimension (RMT: its memory's rows D_k).</summary>
+    public virtual int Streams => Options.Streams;
 
     /// <summary>Model width d.</summary>
     public int DModel { get; }
@@ -74,6 +74,8 @@ public abstract class Connection : nn.Module<Tensor, Tensor>
             ConnectionKind.HyperStatic or ConnectionKind.HyperDynamic => new HyperConnection(options, dModel, sublayerIndex, branch),
             ConnectionKind.Manifold => new ManifoldHyperConnection(options, dModel, sublayerIndex, branch),
             _ when options.Kind.IsManifold() => new ManifoldVariantConnection(options, dModel, sublayerIndex, branch),
+            ConnectionKind.ResidualMatrix => new ResidualMatrixConnection(options, dModel, sublayerIndex, branch),
+            ConnectionKind.MultiwayDense => new MultiwayDenseConnection(options, dModel, sublayerIndex, branch),
             _ => throw new ArgumentException($"ConnectionOptions.Kind = {options.Kind} is not supported.", nameof(options)),
         };
     }
@@ -96,6 +98,33 @@ public abstract class Connection : nn.Module<Tensor, Tensor>
     {
         CheckState(x);
         return Update(x);
+    }
+
+    /// <summary>
+    /// The skip path's linear map at <paramref name="x"/> applied to a perturbation <paramref name="delta"/> of the state: how
+    /// the update carries it with the branch output and the coefficients held fixed (<c>H_res·δ</c>). The signal-path
+    /// diagnostics push perturbations through it.
+    /// </summary>
+    /// <param name="x">Stream state the coefficients are computed from.</param>
+    /// <param name="delta">A perturbation of the state, same shape.</param>
+    internal virtual Tensor CarryLinear(Tensor x, Tensor delta)
+    {
+        using var m = Coefficients(x);
+        return m.Res.to(delta.dtype).matmul(delta);
+    }
+
+    /// <summary>
+    /// How the update adds a branch output <paramref name="y"/> <c>[B, T, d_branch]</c> to the state at <paramref name="x"/>
+    /// (<c>H_post ⊗ y</c>), coefficients held fixed.
+    /// </summary>
+    /// <param name="x">Stream state the coefficients are computed from.</param>
+    /// <param name="y">A branch output.</param>
+    internal virtual Tensor InjectLinear(Tensor x, Tensor y)
+    {
+        using var m = Coefficients(x);
+        using var post = m.Post.to(y.dtype).unsqueeze(-1);
+        using var row = y.unsqueeze(-2);
+        return post * row;
     }
 
     /// <summary>Computes the coefficients of a validated state.</summary>

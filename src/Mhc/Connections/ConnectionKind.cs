@@ -29,6 +29,18 @@ public enum ConnectionKind
 
     /// <summary>The mHC paper's ablation: H_res and H_pre learned; H_post = 1 fixed.</summary>
     ManifoldResPre,
+
+    /// <summary>
+    /// Residual Matrix Transformer (Mak &amp; Flanigan, arXiv 2506.22696): each token's residual stream is a D_k × D_v outer-product
+    /// memory; sub-layers read it with key vectors and write outer products (docs/connections-alternatives.md).
+    /// </summary>
+    ResidualMatrix,
+
+    /// <summary>
+    /// MUDDFormer (Xiao et al., arXiv 2502.12170): every block's query, key, value and residual inputs are position-dependent
+    /// weighted sums of all earlier blocks' outputs (docs/connections-alternatives.md).
+    /// </summary>
+    MultiwayDense,
 }
 
 /// <summary>Families of <see cref="ConnectionKind"/>.</summary>

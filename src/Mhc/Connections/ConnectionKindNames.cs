@@ -13,6 +13,8 @@ public static class ConnectionKindNames
         (ConnectionKind.ManifoldLite, "mhc-lite"),
         (ConnectionKind.ManifoldResOnly, "mhc-res-only"),
         (ConnectionKind.ManifoldResPre, "mhc-res-pre"),
+        (ConnectionKind.ResidualMatrix, "rmt"),
+        (ConnectionKind.MultiwayDense, "muddformer"),
     ];
 
     /// <summary>All names, in the order residual, hc-static, hc, mhc, then mHC's variants.</summary>

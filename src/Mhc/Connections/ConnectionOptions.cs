@@ -89,6 +89,8 @@ public sealed record ConnectionOptions
             throw new ArgumentException($"ConnectionOptions.ResInit = {ResInit} is invalid for Kind = {Kind}: it sets mHC's b_res.", nameof(ResInit));
         if (!Enum.IsDefined(ExitHead))
             throw new ArgumentException($"ConnectionOptions.ExitHead = {(int)ExitHead} is not an ExitHead: allowed {string.Join(", ", Enum.GetNames<ExitHead>())}.", nameof(ExitHead));
+        if (ExitHead == ExitHead.Learned && Kind is ConnectionKind.ResidualMatrix or ConnectionKind.MultiwayDense)
+            throw new ArgumentException($"ConnectionOptions.ExitHead = Learned (exit_head = learned) is invalid for Kind = {Kind}: it weighs the n streams of HC and mHC; {Kind.ToName()} leaves its state its own way.", nameof(ExitHead));
         if (ExitHead == ExitHead.Learned && Streams < 2)
             throw new ArgumentException($"ConnectionOptions.ExitHead = Learned (exit_head = learned) is invalid for Kind = {Kind} with Streams = {Streams}: it weighs n >= 2 streams.", nameof(ExitHead));
         if (!UseTanh && Kind is not (ConnectionKind.HyperStatic or ConnectionKind.HyperDynamic))

@@ -54,6 +54,15 @@ public sealed record DiagnosticsSummary
     /// <summary>Mean over sub-layers of <see cref="SublayerDiagnostics.ResOffDiagonalMass"/>.</summary>
     public double MeanResOffDiagonalMass { get; init; }
 
+    /// <summary>Largest <see cref="SublayerDiagnostics.SignalGain"/>.</summary>
+    public double MaxSignalGain { get; init; }
+
+    /// <summary>Smallest <see cref="SublayerDiagnostics.SignalGain"/>.</summary>
+    public double MinSignalGain { get; init; }
+
+    /// <summary>Largest <see cref="SublayerDiagnostics.SignalIdentityError"/>.</summary>
+    public double MaxSignalIdentityError { get; init; }
+
     /// <summary>Per sub-layer: stream diversity, off-diagonal mass and the token-mean H_res.</summary>
     public IReadOnlyList<SublayerTrace> Sublayers { get; init; } = [];
 }

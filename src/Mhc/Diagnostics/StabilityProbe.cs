@@ -37,6 +37,16 @@ namespace Mhc.Diagnostics;
 /// <param name="ResMean">Token-mean H_res <c>[n][n]</c>, row i = output stream i.</param>
 /// <param name="ResOffDiagonalMass">Mean over rows of Σ_(j≠i) of the token-mean H_res: how much each stream takes from the others (0 = no mixing).</param>
 /// <param name="CompositeMean">Token-mean composite H_res(L−1)·…·H_res(k) <c>[n][n]</c>: how the streams entering this sub-layer reach the output.</param>
+/// <param name="SignalGain">
+/// Signal-path gain: how this sub-layer's branch output reaches the hidden state the network's head reads, through the skip
+/// path only (later branches and every coefficient held fixed), relative to how the network's input (the embedding) reaches it.
+/// With P_k that map and E the embedding's, for a random probe v: token mean of |P_k v| / |E v|. 1 for the residual network;
+/// the same definition for every kind (docs/connections-alternatives.md).
+/// </param>
+/// <param name="SignalIdentityError">
+/// Token mean of |P_k v − E v| / |E v|: 0 when the sub-layer's output reaches the head exactly as the input does, the residual
+/// network's h_L = h_0 + Σ_k F_k (the identity mapping).
+/// </param>
 public sealed record SublayerDiagnostics(
     int Index,
     double ForwardGain, double BackwardGain, double ForwardGainOfMean, double BackwardGainOfMean,
@@ -44,7 +54,8 @@ public sealed record SublayerDiagnostics(
     double CompositeMinColumnSum, double DoublyStochasticError,
     double PreMin, double PreMax, double PostMin, double PostMax,
     double? Saturation, double StateCosine,
-    double StreamDiversity, double[] PreMean, double[] PostMean, double[][] ResMean, double ResOffDiagonalMass, double[][] CompositeMean);
+    double StreamDiversity, double[] PreMean, double[] PostMean, double[][] ResMean, double ResOffDiagonalMass, double[][] CompositeMean,
+    double SignalGain, double SignalIdentityError);
 
 /// <summary>The diagnostics of every sub-layer of a model on the probe sequence.</summary>
 /// <param name="Sublayers">One entry per sub-layer, in order.</param>
@@ -73,6 +84,9 @@ public sealed record StabilityProfile(IReadOnlyList<SublayerDiagnostics> Sublaye
             Saturation = saturated.Count > 0 ? saturated.Average(d => d.Saturation!.Value) : null,
             MeanStreamDiversity = s.Average(d => d.StreamDiversity),
             MeanResOffDiagonalMass = s.Average(d => d.ResOffDiagonalMass),
+            MaxSignalGain = s.Max(d => d.SignalGain),
+            MinSignalGain = s.Min(d => d.SignalGain),
+            MaxSignalIdentityError = s.Max(d => d.SignalIdentityError),
             Sublayers = s.Select(d => new SublayerTrace(d.Index, d.StreamDiversity, d.ResOffDiagonalMass, d.ResMean)).ToList(),
         };
     }
@@ -101,10 +115,23 @@ public static class StabilityProbe
     /// <summary>A Sinkhorn logit this far below its row's maximum weighs less than e^−8 ≈ 3·10⁻⁴: effectively frozen.</summary>
     public const double SaturationGap = 8.0;
 
-    /// <summary>Measures <paramref name="connections"/> given the state entering each of them and the final state.</summary>
+    /// <summary>Seed of the random probe vectors of the signal-path gains.</summary>
+    public const int SignalProbeSeed = 20250;
+
+    /// <summary>
+    /// Measures <paramref name="connections"/> given the state entering each of them and the final state; the network's state
+    /// is collapsed by the sum over streams (residual, HC, mHC).
+    /// </summary>
     /// <param name="connections">Sub-layers 0..L−1.</param>
     /// <param name="states">L + 1 stream states <c>[1, T, n, d]</c>: entering sub-layer k, then the output of the last.</param>
-    public static StabilityProfile Measure(IReadOnlyList<Connection> connections, IReadOnlyList<Tensor> states)
+    public static StabilityProfile Measure(IReadOnlyList<Connection> connections, IReadOnlyList<Tensor> states) =>
+        Measure(connections, states, ends: null);
+
+    /// <summary>As the public overload, with the network's own way of leaving the stream state (RMT's read, MUDDFormer's aggregation).</summary>
+    /// <param name="connections">Sub-layers 0..L−1.</param>
+    /// <param name="states">L + 1 stream states.</param>
+    /// <param name="ends">The model's stream ends; null = the sum over streams.</param>
+    internal static StabilityProfile Measure(IReadOnlyList<Connection> connections, IReadOnlyList<Tensor> states, StreamEnds? ends)
     {
         ArgumentNullException.ThrowIfNull(connections);
         ArgumentNullException.ThrowIfNull(states);
@@ -116,6 +143,7 @@ public static class StabilityProbe
         var mixings = connections.Select((c, k) => c.Coefficients(states[k])).ToList();
         var res = mixings.Select(m => m.Res.to(ScalarType.Float64).flatten(0, 1)).ToList();   // [tokens, n, n]
         var composite = Gain.Composite(res);
+        var (signalGain, signalError) = SignalPath(connections, states, ends);
         var result = new List<SublayerDiagnostics>();
         for (var k = 0; k < connections.Count; k++)
         {
@@ -154,9 +182,42 @@ public static class StabilityProbe
                 TokenMean(mixings[k].Pre), TokenMean(mixings[k].Post),
                 resMean,
                 resMean.Select((row, i) => row.Where((_, j) => j != i).Sum()).Average(),
-                Rows(meanC)));
+                Rows(meanC),
+                signalGain[k], signalError[k]));
         }
         return new StabilityProfile(result);
+    }
+
+    /// <summary>
+    /// Every sub-layer's signal-path gain and identity error (<see cref="SublayerDiagnostics.SignalGain"/>): a probe v_k is
+    /// injected as sub-layer k's branch output (<see cref="Connection.InjectLinear"/>), carried through the later sub-layers'
+    /// skip paths (<see cref="Connection.CarryLinear"/>) and collapsed as the network does: P_k v_k. The same probe entered as
+    /// the network's input and carried through every sub-layer gives E v_k. All probes travel together.
+    /// </summary>
+    static (double[] Gain, double[] IdentityError) SignalPath(IReadOnlyList<Connection> connections, IReadOnlyList<Tensor> states, StreamEnds? ends)
+    {
+        using var scope = NewDisposeScope();
+        Tensor Collapse(Tensor x, Tensor delta) => ends?.CollapseLinear(x, delta) ?? Streams.Collapse(delta);
+        var final = states[^1];
+        var width = Collapse(final, final).size(-1);
+        var generator = new Generator(SignalProbeSeed, final.device);
+        var probes = randn([connections.Count, final.size(1), width], ScalarType.Float64, final.device, generator: generator);
+        var embedded = ends?.Expand(probes) ?? Streams.Expand(probes, (int)states[0].size(2));
+        Tensor? pending = null;   // perturbations injected so far, one batch row per sub-layer
+        for (var k = 0; k < connections.Count; k++)
+        {
+            embedded = connections[k].CarryLinear(states[k], embedded);
+            var carried = pending is null ? null : connections[k].CarryLinear(states[k], pending);
+            var injected = connections[k].InjectLinear(states[k], probes.narrow(0, k, 1));
+            pending = carried is null ? injected : cat([carried, injected], 0);
+        }
+        var output = Collapse(final, pending!);                                       // P_k v_k: [L, T, d]
+        var reference = Collapse(final, embedded);                                    // E v_k
+        static Tensor Length(Tensor v) => v.square().sum(-1).sqrt();
+        var norm = Length(reference);
+        var gain = (Length(output) / norm).mean([1]);
+        var error = (Length(output - reference) / norm).mean([1]);
+        return (gain.data<double>().ToArray(), error.data<double>().ToArray());
     }
 
     /// <summary>

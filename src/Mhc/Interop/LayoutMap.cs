@@ -87,9 +87,11 @@ static partial class LayoutMap
         _ => throw new InvalidOperationException($"no hf name for the {sublayer} branch's parameter '{parameter}'."),
     };
 
-    // Parameters outside the blocks: GPT (embedding, final norm, untied head) and ViT (patches, positions, classifier).
+    // Parameters outside the blocks: GPT (embedding, final norm, untied head) and ViT (patches, positions, classifier); RMT's
+    // and MUDDFormer's stream ends have no Llama name and keep their own under model. (docs/interop.md).
     static string HfName(string name, bool vision) => name switch
     {
+        _ when name.StartsWith("stream_ends.", StringComparison.Ordinal) => $"model.{name}",
         "token_embedding.weight" => "model.embed_tokens.weight",
         "final_norm.weight" => "model.norm.weight",
         "head.weight" when !vision => "lm_head.weight",

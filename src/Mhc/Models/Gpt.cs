@@ -55,6 +55,7 @@ public sealed record GptConfig
         Require(MlpHidden >= 0, "mlp_hidden", MlpHidden, ">= 0 (0 = default)");
         Require(Dropout is >= 0 and < 1, "dropout", Dropout, "[0, 1)");
         (Connection ?? throw new ArgumentException("model.connection is missing.", "connection")).Validate();
+        StreamEnds.CheckNetwork(Connection, DModel, Layers);
     }
 }
 
@@ -68,6 +69,7 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>, IStreamModel
 {
     readonly Embedding token_embedding;
     readonly ModuleList<TransformerBlock> blocks;
+    readonly StreamEnds stream_ends;
     readonly RmsNorm final_norm;
     readonly LearnedExitHead? exit_head;
     readonly Linear? head;
@@ -81,9 +83,11 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>, IStreamModel
         Config = config;
         token_embedding = nn.Embedding(config.VocabSize, config.DModel);
         using (no_grad()) token_embedding.weight!.normal_(0, 0.02);
+        var connection = StreamEnds.ForNetwork(config.Connection, config.Layers);
+        stream_ends = StreamEnds.Create(connection, config.DModel);
         blocks = new ModuleList<TransformerBlock>(Enumerable.Range(0, config.Layers)
             .Select(b => new TransformerBlock(b, config.Layers, config.DModel, config.Heads, config.MlpHidden,
-                causal: true, maxPositions: config.SeqLen, config.Dropout, config.Connection))
+                causal: true, maxPositions: config.SeqLen, config.Dropout, connection))
             .ToArray());
         final_norm = new RmsNorm(config.DModel);
         if (config.Connection.ExitHead == ExitHead.Learned)
@@ -132,7 +136,7 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>, IStreamModel
     {
         using var scope = NewDisposeScope();
         var x = ConnectionChain.Forward(Connections, Embed(ids));   // one chain, so recomputation segments can span blocks
-        return final_norm.call(exit_head?.call(x) ?? Streams.Collapse(x)).MoveToOuterDisposeScope();
+        return final_norm.call(exit_head?.call(x) ?? stream_ends.Collapse(x)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -230,6 +234,6 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>, IStreamModel
         if (ids.dim() != 2 || ids.size(1) > Config.SeqLen)
             throw new ArgumentException($"Gpt expects token ids [B, T] with T <= seq_len = {Config.SeqLen}; got [{string.Join(", ", ids.shape)}].", nameof(ids));
         using var h = token_embedding.call(ids);                     // [B, T, d]
-        return Streams.Expand(h, Config.Connection.Streams);           // [B, T, n, d]
+        return stream_ends.Expand(h);                                  // [B, T, n, d]
     }
 }

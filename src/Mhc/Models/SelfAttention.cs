@@ -1,3 +1,4 @@
+using Mhc.Connections;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -8,7 +9,7 @@ namespace Mhc.Models;
 /// The attention branch F(u) = Proj(Attention(RMSNorm(u))): multi-head self-attention with its own
 /// pre-norm, optional rotary positions and an optional causal mask. Maps <c>[B, T, d]</c> to <c>[B, T, d]</c>.
 /// </summary>
-public sealed class SelfAttention : nn.Module<Tensor, Tensor>
+public sealed class SelfAttention : nn.Module<Tensor, Tensor>, IMultiInputBranch
 {
     readonly RmsNorm norm;
     readonly Linear qkv;
@@ -55,7 +56,27 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var (b, t, d) = (u.size(0), u.size(1), u.size(2));
         var qkvHeads = qkv.call(norm.call(u)).view(b, t, 3, heads, d / heads).permute(2, 0, 3, 1, 4);   // [3, B, H, T, h]
-        var (q, k, v) = (qkvHeads[0], qkvHeads[1], qkvHeads[2]);
+        return Attend(qkvHeads[0], qkvHeads[1], qkvHeads[2]).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Queries, keys and values from three inputs (MUDDFormer's ways), each through the same pre-norm and its third of the
+    /// projection: with one input for all three, <see cref="forward"/>.
+    /// </summary>
+    Tensor IMultiInputBranch.Call(Tensor query, Tensor key, Tensor value)
+    {
+        using var scope = NewDisposeScope();
+        var (b, t, d) = (query.size(0), query.size(1), query.size(2));
+        var weights = qkv.weight!.chunk(3, 0);
+        Tensor Heads(Tensor input, int part) =>
+            nn.functional.linear(norm.call(input), weights[part]).view(b, t, heads, d / heads).transpose(1, 2);   // [B, H, T, h]
+        return Attend(Heads(query, 0), Heads(key, 1), Heads(value, 2)).MoveToOuterDisposeScope();
+    }
+
+    // Attention of query, key and value heads [B, H, T, h] (rotary positions, the cache), merged and projected: [B, T, d].
+    Tensor Attend(Tensor q, Tensor k, Tensor v)
+    {
+        var (b, t) = (q.size(0), q.size(2));
         var start = Cache?.Position ?? 0;
         if (rotary is not null)
         {
@@ -75,7 +96,7 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor>
             var (keys, values) = Cache.Append(k, v);   // the new token and every stored one: all in its past
             attended = nn.functional.scaled_dot_product_attention(q, keys, values);
         }
-        var merged = attended.transpose(1, 2).reshape(b, t, d);
-        return dropout.call(proj.call(merged)).MoveToOuterDisposeScope();
+        var merged = attended.transpose(1, 2).reshape(b, t, -1);
+        return dropout.call(proj.call(merged));
     }
 }

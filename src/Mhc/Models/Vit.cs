@@ -68,6 +68,7 @@ public sealed record VitConfig
         Require(Dropout is >= 0 and < 1, "dropout", Dropout, "[0, 1)");
         Require(Pooling is "cls" or "mean", "pooling", Pooling, "cls, mean");
         (Connection ?? throw new ArgumentException("vit.connection is missing.", "connection")).Validate();
+        StreamEnds.CheckNetwork(Connection, DModel, Layers);
     }
 }
 
@@ -82,6 +83,7 @@ public sealed class Vit : nn.Module<Tensor, Tensor>, IStreamModel
     readonly Parameter? cls_token;
     readonly Parameter position_embedding;
     readonly ModuleList<TransformerBlock> blocks;
+    readonly StreamEnds stream_ends;
     readonly RmsNorm final_norm;
     readonly LearnedExitHead? exit_head;
     readonly Linear head;
@@ -99,9 +101,11 @@ public sealed class Vit : nn.Module<Tensor, Tensor>, IStreamModel
             if (config.Pooling == "cls") cls_token = new Parameter(randn(1, 1, config.DModel) * 0.02);
             position_embedding = new Parameter(randn(1, config.Tokens, config.DModel) * 0.02);
         }
+        var connection = StreamEnds.ForNetwork(config.Connection, config.Layers);
+        stream_ends = StreamEnds.Create(connection, config.DModel);
         blocks = new ModuleList<TransformerBlock>(Enumerable.Range(0, config.Layers)
             .Select(b => new TransformerBlock(b, config.Layers, config.DModel, config.Heads, config.MlpHidden,
-                causal: false, maxPositions: 0, config.Dropout, config.Connection))
+                causal: false, maxPositions: 0, config.Dropout, connection))
             .ToArray());
         final_norm = new RmsNorm(config.DModel);
         if (config.Connection.ExitHead == ExitHead.Learned)
@@ -127,7 +131,7 @@ public sealed class Vit : nn.Module<Tensor, Tensor>, IStreamModel
     {
         using var scope = NewDisposeScope();
         var x = ConnectionChain.Forward(Connections, Embed(images));
-        var h = final_norm.call(exit_head?.call(x) ?? Streams.Collapse(x));   // [B, T, d]
+        var h = final_norm.call(exit_head?.call(x) ?? stream_ends.Collapse(x));   // [B, T, d]
         var pooled = Config.Pooling == "cls" ? h.select(1, 0) : h.mean([1]);
         return head.call(pooled).MoveToOuterDisposeScope();
     }
@@ -145,6 +149,6 @@ public sealed class Vit : nn.Module<Tensor, Tensor>, IStreamModel
         var tokens = patch_embedding.call(images);                      // [B, P, d]
         if (cls_token is not null) tokens = cat([cls_token.expand(images.size(0), 1, c.DModel), tokens], 1);
         var h = tokens + position_embedding;                             // [B, T, d]
-        return Streams.Expand(h, c.Connection.Streams).MoveToOuterDisposeScope();
+        return stream_ends.Expand(h).MoveToOuterDisposeScope();
     }
 }

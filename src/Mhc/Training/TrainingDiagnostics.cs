@@ -1,3 +1,4 @@
+using Mhc.Connections;
 using Mhc.Diagnostics;
 using static TorchSharp.torch;
 
@@ -17,7 +18,7 @@ public static class TrainingDiagnostics
         {
             using var _ = no_grad();
             using var scope = NewDisposeScope();
-            return StabilityProbe.Measure(task.Connections, task.ProbeStates());
+            return StabilityProbe.Measure(task.Connections, task.ProbeStates(), task.Model.modules().OfType<StreamEnds>().FirstOrDefault());
         }
         finally
         {
