@@ -243,9 +243,8 @@ public sealed class Trainer
         var hasRun = File.Exists(configPath) || existing is not null;
         if (hasRun && !resume)
             throw new RunExistsException($"run directory '{runDirectory}' already holds a run{(existing is null ? "" : $" (checkpoint at step {existing.State.Step})")}: resume it, or choose another directory.");
-        if (File.Exists(configPath))
+        if (RunConfig.Stored(runDirectory) is { } stored)
         {
-            var stored = RunConfig.FromJson(File.ReadAllText(configPath));
             var difference = ConfigDifference.Find(stored, config);
             if (difference is not null)
                 throw new CheckpointException($"run directory '{runDirectory}' was trained with a different configuration ({difference}); resume it with the same configuration or choose another directory.");
