@@ -45,7 +45,8 @@ static class CompareCommand
             var kindList = parse.GetValue(kinds)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
                 .Select(ConnectionKindNames.Parse).Distinct().ToList();
             if (kindList.Count == 0) throw new ArgumentException("--kinds is empty: name at least one of residual, hc-static, hc, mhc.");
-            var outDir = parse.GetValue(output) ?? Path.Combine("runs", $"compare-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
+            foreach (var kind in kindList) TrainingMemory.EnsureFits(config.WithConnection(RunOptions.WithKind(config.Connection, kind, parse.GetValue(run.Streams))));
+            var outDir = parse.GetValue(output) is { } given ? RunOptions.OutputDirectory(given) : Path.Combine("runs", $"compare-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
             if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any(e => !Path.GetFileName(e).StartsWith('.')))
                 throw new ArgumentException($"output directory '{outDir}' is not empty; choose another --out.");
             var seedValues = Seeds(parse.GetValue(seeds), parse.GetValue(seedList), config.Training.Seed);

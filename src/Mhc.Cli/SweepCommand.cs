@@ -54,7 +54,7 @@ static class SweepCommand
             foreach (var (value, config) in configs)
                 foreach (var kind in kindList) Checked(config.WithConnection(RunOptions.WithKind(config.Connection, kind, null)), name, value);
             Devices.Resolve(basis.Training.Device);
-            var outDir = parse.GetValue(output) ?? Path.Combine("runs", $"sweep-{name}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
+            var outDir = parse.GetValue(output) is { } given ? RunOptions.OutputDirectory(given) : Path.Combine("runs", $"sweep-{name}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
             using var cancellation = new StopRequest();
             var prepared = TrainCommand.Prepare(basis, Path.Combine(outDir, ".token-cache"));
             var jobs = configs.SelectMany(c => seedValues.SelectMany(seed => kindList.Select(kind =>
@@ -103,6 +103,7 @@ static class SweepCommand
         try
         {
             config.Validate();
+            TrainingMemory.EnsureFits(config);
         }
         catch (ArgumentException e)
         {

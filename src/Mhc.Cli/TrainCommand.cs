@@ -26,8 +26,9 @@ static class TrainCommand
         {
             var kind = parse.GetValue(connection) is { } name ? ConnectionKindNames.Parse(name) : (ConnectionKind?)null;
             var isResume = parse.GetValue(resume);
-            var outDir = parse.GetValue(output);
+            var outDir = parse.GetValue(output) is { } given ? RunOptions.OutputDirectory(given) : null;
             if (isResume && outDir is null) throw new ArgumentException("--resume needs --out: the run directory to continue.");
+            if (isResume && !Directory.Exists(outDir)) throw new ArgumentException($"--out '{outDir}' does not exist: nothing to resume (drop --resume to start a new run there).");
             var stored = isResume && outDir is not null ? RunConfig.Stored(outDir) : null;
             var config = run.Build(parse, kind, stored);
             config.Validate();
@@ -35,6 +36,7 @@ static class TrainCommand
             if (parse.GetValue(initFrom) is { } weights)
                 config = config with { Training = config.Training with { InitFrom = Path.GetFullPath(weights) } };
             config.Validate();
+            TrainingMemory.EnsureFits(config);
             var kindName = config.Connection.Kind.ToName();
             outDir ??= Path.Combine("runs", $"{(config.Task == RunConfig.Vision ? "vit-" : "")}{kindName}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
             using var stop = new StopRequest();

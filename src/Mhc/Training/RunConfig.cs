@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Mhc.Connections;
+using Mhc.Data;
 using Mhc.Models;
 
 namespace Mhc.Training;
@@ -70,6 +71,8 @@ public sealed record RunConfig
             (Model ?? throw new ArgumentException("config section 'model' is missing.")).Validate();
         (Training ?? throw new ArgumentException("config section 'training' is missing.")).Validate();
         (Data ?? throw new ArgumentException("config section 'data' is missing.")).Validate(Task);
+        if (Task == Language && Data.Path is null && Model.SeqLen < SyntheticLanguage.MinSequenceLength)
+            throw new ArgumentException($"model.seq_len = {Model.SeqLen} is out of range for the built-in corpus: allowed >= {SyntheticLanguage.MinSequenceLength} (its longest item has {SyntheticLanguage.MinSequenceLength + 1} characters).", "seq_len");
     }
 
     /// <summary>Reads and validates a config file; errors name the file and the offending key.</summary>
