@@ -134,4 +134,14 @@ public class CheckpointDamageTests
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("Mhc.Training", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Settings_that_change_no_result_may_change_on_resume_and_others_may_not()
+    {
+        var stored = Config(10);
+        var free = stored with { Training = stored.Training with { Threads = 1, DiagnosticsEvery = 3, SkipNonFinite = true } };
+        Assert.Null(ConfigDifference.Find(stored, free));
+        Assert.Equal("training.learning_rate: 0.002 stored vs 0.003 requested",
+            ConfigDifference.Find(stored, stored with { Training = stored.Training with { LearningRate = 3e-3 } }));
+    }
 }
