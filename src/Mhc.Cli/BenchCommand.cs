@@ -94,15 +94,33 @@ static class BenchCommand
         {
             if (!ok) throw new ArgumentException($"{option} = {value} is out of range: allowed {range}.");
         }
-        Require(c.DModel >= 2, "--d-model", c.DModel, ">= 2");
-        Require(c.Layers >= 1, "--layers", c.Layers, ">= 1");
+        Require(c.DModel is >= 2 and <= 65_536, "--d-model", c.DModel, "2..65536");
+        Require(c.Layers is >= 1 and <= 4_096, "--layers", c.Layers, "1..4096");
         Require(c.Heads >= 1 && c.DModel % c.Heads == 0 && c.DModel / c.Heads % 2 == 0, "--heads", c.Heads, $"a divisor of d_model = {c.DModel} giving an even head width");
-        Require(c.Seq >= 1, "--seq", c.Seq, ">= 1");
-        Require(c.Batch >= 1, "--batch", c.Batch, ">= 1");
-        Require(c.Streams >= 2, "--streams", c.Streams, ">= 2");
-        Require(c.Threads >= 1, "--threads", c.Threads, ">= 1");
-        Require(c.Steps >= 1, "--steps", c.Steps, ">= 1");
+        Require(c.Seq is >= 1 and <= 1_048_576, "--seq", c.Seq, "1..1048576");
+        Require(c.Batch is >= 1 and <= 1_048_576, "--batch", c.Batch, "1..1048576");
+        Require(c.Streams is >= 2 and <= 64, "--streams", c.Streams, "2..64");
+        Require(c.Threads is >= 1 and <= 4_096, "--threads", c.Threads, "1..4096");
+        Require(c.Steps is >= 1 and <= 1_000_000, "--steps", c.Steps, "1..1000000");
         Require(c.Vocab is >= 2 and <= 1_000_000, "--vocab", c.Vocab, "2..1000000");
+        // The memory a training step of the widest kind needs, in bench's own option names.
+        var run = new Training.RunConfig
+        {
+            Model = new Models.GptConfig { DModel = c.DModel, Layers = c.Layers, Heads = c.Heads, SeqLen = c.Seq, VocabSize = c.Vocab, Connection = new() { Streams = c.Streams } },
+            Training = new Training.TrainingOptions { BatchSize = c.Batch },
+            Data = new Training.DataOptions { Path = "(bench: random tokens)" },
+        };
+        try
+        {
+            Training.TrainingMemory.EnsureFits(run);
+        }
+        catch (ArgumentException e)
+        {
+            var message = e.Message;
+            foreach (var (key, option) in new[] { ("model.d_model", "--d-model"), ("model.layers", "--layers"), ("model.seq_len", "--seq"), ("training.batch_size", "--batch") })
+                message = message.Replace(key, option, StringComparison.Ordinal);
+            throw new ArgumentException(message, e);
+        }
     }
 
     static string Shape(BenchConfig c) => string.Create(CultureInfo.InvariantCulture,

@@ -29,11 +29,17 @@ public static class CliApp
             BenchCommand.Create(),
             DemoCommand.Create(),
         };
+        var commands = root.Subcommands.Select(c => c.Name).ToList();
+        if (args.Length > 0 && !args[0].StartsWith('-') && !commands.Contains(args[0]))
+        {
+            Console.Error.WriteLine($"error: unknown command '{args[0]}' (commands: {string.Join(", ", commands)}).");
+            return ExitCodes.InvalidArguments;
+        }
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
             // Unknown options, missing values, bad numbers: one line each, the documented exit code, no help dump.
-            foreach (var error in parsed.Errors) Console.Error.WriteLine($"error: {error.Message}");
+            foreach (var error in parsed.Errors) Console.Error.WriteLine($"error: {ParseErrors.Describe(error.Message)}");
             Console.Error.WriteLine("(run with --help for the options)");
             return ExitCodes.InvalidArguments;
         }

@@ -40,18 +40,19 @@ static class CompareCommand
             var kindList = parse.GetValue(kinds)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
                 .Select(ConnectionKindNames.Parse).Distinct().ToList();
             if (kindList.Count == 0) throw new ArgumentException($"--kinds is empty: name at least one of {string.Join(", ", ConnectionKindNames.All)}.");
-            var outDir = parse.GetValue(output) ?? Path.Combine("runs", $"compare-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
+            foreach (var kind in kindList) TrainingMemory.EnsureFits(config.WithConnection(RunOptions.WithKind(config.Connection, kind, parse.GetValue(run.Streams))));
+            var outDir = parse.GetValue(output) is { } given ? RunOptions.OutputDirectory(given) : Path.Combine("runs", $"compare-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
             if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any(e => !Path.GetFileName(e).StartsWith('.')))
                 throw new ArgumentException($"output directory '{outDir}' is not empty; choose another --out.");
             var seedValues = Seeds(parse.GetValue(seeds), parse.GetValue(seedList), config.Training.Seed);
-            using var cancellation = TrainCommand.CancelOnCtrlC();
+            using var cancellation = new StopRequest();
             (var runs, config) = Run(config, kindList, parse.GetValue(run.Streams), outDir, seedValues, cancellation.Token);
             var figures = Comparison.Figures(runs);
             var command = "mhc " + string.Join(' ', CliApp.Arguments.Select(Quote));
             ComparisonReport.Write(outDir, config, runs, figures, command);
             ComparisonReport.PrintTable(figures, Comparison.Baseline(runs));
             Console.WriteLine($"report: {Path.Combine(outDir, "report.md")} (and report.html, report.json, *.png)");
-            return cancellation.IsCancellationRequested ? ExitCodes.Cancelled : ExitCodes.Success;
+            return cancellation.IsRequested ? cancellation.ExitCode : ExitCodes.Success;
         }));
         return command;
     }

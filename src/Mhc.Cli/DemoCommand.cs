@@ -25,7 +25,7 @@ static class DemoCommand
         {
             Description = "Std of Gaussian noise added to the connection parameters, standing in for training; 0 shows the initialisation.",
             DefaultValueFactory = _ => 0.5,
-        };
+        }.Plain();
         var command = new Command("demo", "Build a small mHC network, run a batch and print every sub-layer's H_pre, H_post and H_res.")
         {
             streams, blocks, dModel, seed, noise,
@@ -37,8 +37,11 @@ static class DemoCommand
 
     static int Run(int n, int blockCount, int d, int seed, double noise)
     {
-        if (blockCount < 1) throw new ArgumentException($"--blocks = {blockCount} is out of range: allowed >= 1.");
-        if (noise < 0 || !double.IsFinite(noise)) throw new ArgumentException($"--noise = {noise} is out of range: allowed a finite number >= 0.");
+        if (blockCount is < 1 or > 4_096) throw new ArgumentException($"--blocks = {blockCount} is out of range: allowed 1..4096.");
+        if (n is < 2 or > ConnectionOptions.MaxStreams) throw new ArgumentException($"--streams = {n} is out of range: allowed 2..{ConnectionOptions.MaxStreams}.");
+        // Four heads of an even width.
+        if (d is < 8 or > 65_536 || d % 8 != 0) throw new ArgumentException($"--d-model = {d} is out of range: allowed a multiple of 8 in 8..65536.");
+        if (noise < 0 || !float.IsFinite((float)noise)) throw new ArgumentException($"--noise = {noise} is out of range: allowed a finite number >= 0.");
         manual_seed(seed);
         var options = new ConnectionOptions { Kind = ConnectionKind.Manifold, Streams = n };
         var blocks = Enumerable.Range(0, blockCount)

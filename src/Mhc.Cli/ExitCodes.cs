@@ -12,4 +12,5 @@ public static class ExitCodes
     public const int WriteFailed = 6;
     public const int RunDirectoryInUse = 7;
     public const int Cancelled = 130;
+    public const int Terminated = 143;
 }

@@ -20,7 +20,7 @@ sealed class RunOptions
     public readonly Option<int?> Heads = new("--heads") { Description = "Attention heads." };
     public readonly Option<int?> SeqLen = new("--seq-len") { Description = "Context length." };
     public readonly Option<int?> BatchSize = new("--batch-size") { Description = "Sequences per batch." };
-    public readonly Option<double?> LearningRate = new("--lr") { Description = "Peak learning rate." };
+    public readonly Option<double?> LearningRate = new Option<double?>("--lr") { Description = "Peak learning rate." }.Plain();
     public readonly Option<int?> Steps = new("--steps") { Description = "Optimizer steps." };
     public readonly Option<int?> Seed = new("--seed") { Description = "Seed of initialisation, batch order and dropout." };
     public readonly Option<int?> Threads = new("--threads") { Description = "CPU threads (0 = all cores)." };
@@ -109,6 +109,10 @@ sealed class RunOptions
             },
         };
     }
+
+    /// <summary>The <c>--out</c> directory as given, refused when it names a file (or a device such as /dev/null).</summary>
+    public static string OutputDirectory(string path) =>
+        File.Exists(path) ? throw new ArgumentException($"--out '{path}' is a file; expected a directory.") : path;
 
     /// <summary>
     /// The connection options for <paramref name="kind"/>: residual always has one stream (--streams applies to

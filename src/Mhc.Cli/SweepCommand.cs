@@ -54,8 +54,8 @@ static class SweepCommand
             foreach (var (value, config) in configs)
                 foreach (var kind in kindList) Checked(config.WithConnection(RunOptions.WithKind(config.Connection, kind, null)), name, value);
             Devices.Resolve(basis.Training.Device);
-            var outDir = parse.GetValue(output) ?? Path.Combine("runs", $"sweep-{name}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
-            using var cancellation = TrainCommand.CancelOnCtrlC();
+            var outDir = parse.GetValue(output) is { } given ? RunOptions.OutputDirectory(given) : Path.Combine("runs", $"sweep-{name}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
+            using var cancellation = new StopRequest();
             var prepared = TrainCommand.Prepare(basis, Path.Combine(outDir, ".token-cache"));
             var jobs = configs.SelectMany(c => seedValues.SelectMany(seed => kindList.Select(kind =>
             {
@@ -67,10 +67,10 @@ static class SweepCommand
                 return (job.Label, job.Steps, (Func<Action<Trainer>, (double Value, ComparedRun Run)>)(attach => (c.Value, job.Job(attach))));
             }))).ToList();
             var runs = TrainingDisplay.Run(jobs);
-            if (cancellation.IsCancellationRequested)
+            if (cancellation.IsRequested)
             {
                 Console.Error.WriteLine($"stopped; run the same command with --out {outDir} to continue.");
-                return ExitCodes.Cancelled;
+                return cancellation.ExitCode;
             }
             var rows = runs.GroupBy(r => r.Value).SelectMany(g => Comparison.Figures(g.Select(x => x.Run).ToList()).Select(f => new SweepRow(name, g.Key, f))).ToList();
             var command = "mhc " + string.Join(' ', CliApp.Arguments);
@@ -103,6 +103,7 @@ static class SweepCommand
         try
         {
             config.Validate();
+            TrainingMemory.EnsureFits(config);
         }
         catch (ArgumentException e)
         {

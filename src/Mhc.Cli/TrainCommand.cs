@@ -26,23 +26,23 @@ static class TrainCommand
         {
             var kind = parse.GetValue(connection) is { } name ? ConnectionKindNames.Parse(name) : (ConnectionKind?)null;
             var isResume = parse.GetValue(resume);
-            var outDir = parse.GetValue(output);
+            var outDir = parse.GetValue(output) is { } given ? RunOptions.OutputDirectory(given) : null;
             if (isResume && outDir is null) throw new ArgumentException("--resume needs --out: the run directory to continue.");
-            var stored = isResume && outDir is not null && File.Exists(Path.Combine(outDir, Trainer.ConfigFile))
-                ? RunConfig.FromJson(File.ReadAllText(Path.Combine(outDir, Trainer.ConfigFile)))
-                : null;
+            if (isResume && !Directory.Exists(outDir)) throw new ArgumentException($"--out '{outDir}' does not exist: nothing to resume (drop --resume to start a new run there).");
+            var stored = isResume && outDir is not null ? RunConfig.Stored(outDir) : null;
             var config = run.Build(parse, kind, stored);
             config.Validate();
             Devices.Resolve(config.Training.Device);   // before anything is written
             if (parse.GetValue(initFrom) is { } weights)
                 config = config with { Training = config.Training with { InitFrom = Path.GetFullPath(weights) } };
             config.Validate();
+            TrainingMemory.EnsureFits(config);
             var kindName = config.Connection.Kind.ToName();
             outDir ??= Path.Combine("runs", $"{(config.Task == RunConfig.Vision ? "vit-" : "")}{kindName}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
-            using var cancellation = CancelOnCtrlC();
-            var summary = Train(config, outDir, isResume, kindName, cancellation.Token);
+            using var stop = new StopRequest();
+            var summary = Train(config, outDir, isResume, kindName, stop.Token);
             PrintSummary(summary);
-            return cancellation.IsCancellationRequested ? ExitCodes.Cancelled : ExitCodes.Success;
+            return stop.IsRequested ? stop.ExitCode : ExitCodes.Success;
         }));
         return command;
     }
@@ -94,19 +94,5 @@ static class TrainCommand
         rows.Add(("throughput", string.Create(CultureInfo.InvariantCulture, $"{s.TokensPerS:N0} tokens/s")));
         rows.Add(("time", TrainingDisplay.Duration(s.ElapsedS)));
         foreach (var (key, value) in rows) Console.WriteLine($"{key,-18}{value}");
-    }
-
-    /// <summary>First Ctrl+C stops after the current step (and checkpoints it); a second one exits at once.</summary>
-    public static CancellationTokenSource CancelOnCtrlC()
-    {
-        var source = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) =>
-        {
-            if (source.IsCancellationRequested) return;
-            e.Cancel = true;
-            source.Cancel();
-            Console.Error.WriteLine("stopping after this step (Ctrl+C again to abort)...");
-        };
-        return source;
     }
 }

@@ -24,10 +24,10 @@ public class BadInputTests
     }
 
     [Theory]
-    [InlineData(ConnectionKind.Manifold, 0, "Streams = 0")]
-    [InlineData(ConnectionKind.HyperStatic, -1, "Streams = -1")]
+    [InlineData(ConnectionKind.Manifold, 0, "connection.streams = 0")]
+    [InlineData(ConnectionKind.HyperStatic, -1, "connection.streams = -1")]
     [InlineData(ConnectionKind.Manifold, 1, "allowed 2..64")]
-    [InlineData(ConnectionKind.Residual, 4, "Streams = 4 is out of range for Kind = Residual: allowed 1")]
+    [InlineData(ConnectionKind.Residual, 4, "connection.streams = 4 is out of range for kind = residual: allowed 1")]
     [InlineData(ConnectionKind.HyperDynamic, 65, "allowed 1..64")]
     public void Invalid_stream_counts_name_option_value_and_range(ConnectionKind kind, int streams, string expected)
     {
@@ -39,10 +39,11 @@ public class BadInputTests
     [Fact]
     public void Other_invalid_options_are_named()
     {
-        Assert.Contains("SinkhornIterations = -2", MessageOf(new ConnectionOptions { SinkhornIterations = -2 }.Validate), StringComparison.Ordinal);
-        Assert.Contains("GateInit = NaN", MessageOf(new ConnectionOptions { GateInit = double.NaN }.Validate), StringComparison.Ordinal);
-        Assert.Contains("UseTanh", MessageOf(new ConnectionOptions { Kind = ConnectionKind.Manifold, UseTanh = false }.Validate), StringComparison.Ordinal);
-        Assert.Contains("Kind = 99", MessageOf(new ConnectionOptions { Kind = (ConnectionKind)99 }.Validate), StringComparison.Ordinal);
+        Assert.Contains("connection.sinkhorn_iterations = -2", MessageOf(new ConnectionOptions { SinkhornIterations = -2 }.Validate), StringComparison.Ordinal);
+        Assert.Contains("connection.gate_init = NaN", MessageOf(new ConnectionOptions { GateInit = double.NaN }.Validate), StringComparison.Ordinal);
+        Assert.Contains("connection.use_tanh", MessageOf(new ConnectionOptions { Kind = ConnectionKind.Manifold, UseTanh = false }.Validate), StringComparison.Ordinal);
+        Assert.Contains("exit_head = learned is invalid for kind = rmt", MessageOf(new ConnectionOptions { Kind = ConnectionKind.ResidualMatrix, ExitHead = ExitHead.Learned }.Validate), StringComparison.Ordinal);
+        Assert.Contains("connection.kind = 99", MessageOf(new ConnectionOptions { Kind = (ConnectionKind)99 }.Validate), StringComparison.Ordinal);
         Assert.Contains("dModel = 0", MessageOf(() => Connection.Create(new ConnectionOptions(), 0, 0, new TestBranch(4))), StringComparison.Ordinal);
         Assert.Contains("sublayerIndex = -1", MessageOf(() => Connection.Create(new ConnectionOptions(), 4, -1, new TestBranch(4))), StringComparison.Ordinal);
         Assert.Contains("needs ConnectionOptions.Kind = Manifold; got Residual", MessageOf(() => { using var c = new ManifoldHyperConnection(ConnectionOptions.Residual, 4, 0, new TestBranch(4)); }), StringComparison.Ordinal);

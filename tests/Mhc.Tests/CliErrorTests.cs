@@ -77,7 +77,7 @@ public class CliErrorTests
         {
             (["train", "--config", invalid], "is invalid"),
             (["train", "--config", unknown], "stepz"),
-            (["train", "--streams", "0", "--steps", "1"], "Streams = 0"),
+            (["train", "--streams", "0", "--steps", "1"], "connection.streams = 0"),
             (["train", "--d-model", "30", "--heads", "4"], "model.d_model = 30 is out of range: allowed a multiple of heads = 4"),
             (["train", "--steps", "-5"], "training.steps = -5"),
             (["train", "--connection", "mhcc"], "connection = 'mhcc' is unknown"),

@@ -35,11 +35,11 @@ public class RunConfigTests
             Assert.Contains(file, message, StringComparison.Ordinal);
             return message;
         }
-        Assert.Contains("invalid at 'model.d_modle' (line 1)", Error("""{ "model": { "d_modle": 64 } }"""), StringComparison.Ordinal);
-        Assert.Contains("invalid at 'training.steps' (line 2)", Error("{\n \"training\": { \"steps\": \"many\" } }"), StringComparison.Ordinal);
+        Assert.Contains("is invalid: unknown key 'd_modle' (allowed: vocab_size, d_model, layers, heads, seq_len, mlp_hidden, dropout, tie_embeddings, connection) at 'model.d_modle' (line 1)", Error("""{ "model": { "d_modle": 64 } }"""), StringComparison.Ordinal);
+        Assert.Contains("is invalid: expected a whole number at 'training.steps' (line 2)", Error("{\n \"training\": { \"steps\": \"many\" } }"), StringComparison.Ordinal);
         Assert.Contains("model.d_model = 30 is out of range: allowed a multiple of heads = 4", Error("""{ "model": { "d_model": 30 } }"""), StringComparison.Ordinal);
         Assert.Contains("training.steps = -5", Error("""{ "training": { "steps": -5 } }"""), StringComparison.Ordinal);
-        Assert.Contains("Streams = 0", Error("""{ "model": { "connection": { "kind": "mhc", "streams": 0 } } }"""), StringComparison.Ordinal);
+        Assert.Contains("connection.streams = 0", Error("""{ "model": { "connection": { "kind": "mhc", "streams": 0 } } }"""), StringComparison.Ordinal);
         Assert.Contains("connection = 'mhcc' is unknown", Error("""{ "model": { "connection": { "kind": "mhcc" } } }"""), StringComparison.Ordinal);
         Assert.Contains("invalid", Error("""{ "model": """), StringComparison.Ordinal);
         Assert.Contains("does not exist", Assert.Throws<ArgumentException>(() => RunConfig.Load(temp.File("nope.json"))).Message, StringComparison.Ordinal);

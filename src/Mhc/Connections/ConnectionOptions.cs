@@ -59,7 +59,7 @@ public sealed record ConnectionOptions
     public void Validate()
     {
         if (!Enum.IsDefined(Kind))
-            throw new ArgumentException($"ConnectionOptions.Kind = {(int)Kind} is not a ConnectionKind: allowed {string.Join(", ", Enum.GetNames<ConnectionKind>())}.", nameof(Kind));
+            throw new ArgumentException($"connection.kind = {(int)Kind} is unknown: allowed {string.Join(", ", Enum.GetValues<ConnectionKind>().Select(k => k.ToName()))}.", nameof(Kind));
         var (minStreams, maxStreams) = Kind switch
         {
             ConnectionKind.Residual => (1, 1),
@@ -70,30 +70,30 @@ public sealed record ConnectionOptions
             _ => (1, MaxStreams),
         };
         if (Kind == ConnectionKind.ManifoldLite && Streams > maxStreams)
-            throw new ArgumentException($"ConnectionOptions.Streams = {Streams} is out of range for mhc-lite: it mixes n! permutation matrices ({Factorial(Streams):N0} at n = {Streams}); allowed 2..{MaxLiteStreams}.", nameof(Streams));
+            throw new ArgumentException($"connection.streams = {Streams} is out of range for kind = mhc-lite: it mixes n! permutation matrices ({Factorial(Streams):N0} at n = {Streams}); allowed 2..{MaxLiteStreams}.", nameof(Streams));
         if (Streams < minStreams || Streams > maxStreams)
             throw new ArgumentException(minStreams == maxStreams
-                ? $"ConnectionOptions.Streams = {Streams} is out of range for Kind = {Kind}: allowed {minStreams}."
-                : $"ConnectionOptions.Streams = {Streams} is out of range for Kind = {Kind}: allowed {minStreams}..{maxStreams}.", nameof(Streams));
+                ? $"connection.streams = {Streams} is out of range for kind = {Kind.ToName()}: allowed {minStreams}."
+                : $"connection.streams = {Streams} is out of range for kind = {Kind.ToName()}: allowed {minStreams}..{maxStreams}.", nameof(Streams));
         if (SinkhornIterations < 1 || SinkhornIterations > 10_000)
-            throw new ArgumentException($"ConnectionOptions.SinkhornIterations = {SinkhornIterations} is out of range: allowed 1..10000.", nameof(SinkhornIterations));
-        if (!double.IsFinite(GateInit) || GateInit < 0)
-            throw new ArgumentException($"ConnectionOptions.GateInit = {GateInit} is out of range: allowed a finite number >= 0.", nameof(GateInit));
+            throw new ArgumentException($"connection.sinkhorn_iterations = {SinkhornIterations} is out of range: allowed 1..10000.", nameof(SinkhornIterations));
+        if (!float.IsFinite((float)GateInit) || GateInit < 0)
+            throw new ArgumentException($"connection.gate_init = {GateInit} is out of range: allowed a finite float32 number >= 0.", nameof(GateInit));
         if (!Enum.IsDefined(Definition))
-            throw new ArgumentException($"ConnectionOptions.Definition = {(int)Definition} is not a ManifoldDefinition: allowed {string.Join(", ", Enum.GetNames<ManifoldDefinition>())}.", nameof(Definition));
+            throw new ArgumentException($"connection.definition = {(int)Definition} is unknown: allowed {string.Join(", ", Enum.GetValues<ManifoldDefinition>().Select(d => d.ToName()))}.", nameof(Definition));
         if (Definition != ManifoldDefinition.Paper && Kind != ConnectionKind.Manifold)
-            throw new ArgumentException($"ConnectionOptions.Definition = {Definition} is invalid for Kind = {Kind}: it chooses mHC's arithmetic.", nameof(Definition));
+            throw new ArgumentException($"connection.definition = {Definition.ToName()} is invalid for kind = {Kind.ToName()}: it chooses mhc's arithmetic.", nameof(Definition));
         if (!Enum.IsDefined(ResInit))
-            throw new ArgumentException($"ConnectionOptions.ResInit = {(int)ResInit} is not a ResInit: allowed {string.Join(", ", Enum.GetNames<ResInit>())}.", nameof(ResInit));
+            throw new ArgumentException($"connection.res_init = {(int)ResInit} is unknown: allowed {string.Join(", ", Enum.GetValues<ResInit>().Select(r => r.ToName()))}.", nameof(ResInit));
         if (ResInit != ResInit.Identity && !Kind.IsManifold())
-            throw new ArgumentException($"ConnectionOptions.ResInit = {ResInit} is invalid for Kind = {Kind}: it sets mHC's b_res.", nameof(ResInit));
+            throw new ArgumentException($"connection.res_init = {ResInit.ToName()} is invalid for kind = {Kind.ToName()}: it sets mHC's b_res.", nameof(ResInit));
         if (!Enum.IsDefined(ExitHead))
-            throw new ArgumentException($"ConnectionOptions.ExitHead = {(int)ExitHead} is not an ExitHead: allowed {string.Join(", ", Enum.GetNames<ExitHead>())}.", nameof(ExitHead));
+            throw new ArgumentException($"connection.exit_head = {(int)ExitHead} is unknown: allowed {string.Join(", ", Enum.GetValues<ExitHead>().Select(e => e.ToName()))}.", nameof(ExitHead));
         if (ExitHead == ExitHead.Learned && Kind is ConnectionKind.ResidualMatrix or ConnectionKind.MultiwayDense)
-            throw new ArgumentException($"ConnectionOptions.ExitHead = Learned (exit_head = learned) is invalid for Kind = {Kind}: it weighs the n streams of HC and mHC; {Kind.ToName()} leaves its state its own way.", nameof(ExitHead));
+            throw new ArgumentException($"connection.exit_head = learned is invalid for kind = {Kind.ToName()}: it weighs the n streams of HC and mHC, and {Kind.ToName()} leaves its state its own way.", nameof(ExitHead));
         if (ExitHead == ExitHead.Learned && Streams < 2)
-            throw new ArgumentException($"ConnectionOptions.ExitHead = Learned (exit_head = learned) is invalid for Kind = {Kind} with Streams = {Streams}: it weighs n >= 2 streams.", nameof(ExitHead));
+            throw new ArgumentException($"connection.exit_head = learned is invalid for kind = {Kind.ToName()} with connection.streams = {Streams}: it weighs n >= 2 streams.", nameof(ExitHead));
         if (!UseTanh && Kind is not (ConnectionKind.HyperStatic or ConnectionKind.HyperDynamic))
-            throw new ArgumentException($"ConnectionOptions.UseTanh = false is invalid for Kind = {Kind}: allowed only for HyperStatic and HyperDynamic.", nameof(UseTanh));
+            throw new ArgumentException($"connection.use_tanh = false is invalid for kind = {Kind.ToName()}: allowed only for hc-static and hc.", nameof(UseTanh));
     }
 }

@@ -22,7 +22,15 @@ static class ImageFolder
         ArgumentNullException.ThrowIfNull(root);
         if (File.Exists(root)) throw new InvalidDataException($"image data '{root}' is a file; expected a folder with one sub-folder per class.");
         if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"image folder '{root}' does not exist.");
-        var classes = Directory.GetDirectories(root).Order(StringComparer.Ordinal).ToList();
+        List<string> classes;
+        try
+        {
+            classes = Directory.GetDirectories(root).Order(StringComparer.Ordinal).ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidDataException($"image folder '{root}' cannot be read: {e.Message}", e);
+        }
         if (classes.Count < 2)
             throw new InvalidDataException($"image folder '{root}' has {classes.Count} class sub-folder(s); expected at least 2 (one per class).");
         var train = new List<(byte[] Pixels, int Label)>();
@@ -30,14 +38,26 @@ static class ImageFolder
         var every = Math.Max(2, (int)Math.Round(1 / validationFraction));
         for (var label = 0; label < classes.Count; label++)
         {
-            var files = Directory.EnumerateFiles(classes[label])
-                .Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
-                .Order(StringComparer.Ordinal)
-                .ToList();
+            List<string> files;
+            try
+            {
+                files = Directory.EnumerateFiles(classes[label])
+                    .Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+                    .Order(StringComparer.Ordinal)
+                    .ToList();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new InvalidDataException($"class folder '{classes[label]}' cannot be read: {e.Message}", e);
+            }
             if (files.Count < 2)
                 throw new InvalidDataException($"class folder '{classes[label]}' has {files.Count} PNG/JPEG image(s); each class needs at least 2 (training and validation).");
+            // Every k-th image is held out; a class with fewer than k images holds out its last one, so each class is validated.
             for (var i = 0; i < files.Count; i++)
-                (i % every == every - 1 ? validation : train).Add((Decode(files[i], size), label));
+            {
+                var heldOut = files.Count < every ? i == files.Count - 1 : i % every == every - 1;
+                (heldOut ? validation : train).Add((Decode(files[i], size), label));
+            }
         }
         return new ImageDataset
         {
@@ -51,13 +71,35 @@ static class ImageFolder
         };
     }
 
+    /// <summary>Largest width or height of an image accepted (its header is read before any pixel memory is taken).</summary>
+    const int MaxSide = 16_384;
+
+    /// <summary>Decodes a whole image, refusing one whose header claims an absurd size and one whose data ends early.</summary>
+    static SKBitmap DecodeWhole(string file)
+    {
+        using var codec = SKCodec.Create(file)
+            ?? throw new InvalidDataException($"image file '{file}' cannot be decoded (corrupt or not a PNG/JPEG image).");
+        var info = codec.Info;
+        if (info.Width < 1 || info.Height < 1 || info.Width > MaxSide || info.Height > MaxSide)
+            throw new InvalidDataException($"image file '{file}' is {info.Width}×{info.Height} pixels: allowed 1..{MaxSide} on each side.");
+        var bitmap = new SKBitmap(new SKImageInfo(info.Width, info.Height, SKColorType.Rgba8888, SKAlphaType.Premul));
+        var result = codec.GetPixels(bitmap.Info, bitmap.GetPixels());
+        if (result != SKCodecResult.Success)
+        {
+            bitmap.Dispose();
+            throw new InvalidDataException(result == SKCodecResult.IncompleteInput
+                ? $"image file '{file}' is incomplete (its data ends before the last row)."
+                : $"image file '{file}' cannot be decoded ({result}).");
+        }
+        return bitmap;
+    }
+
     /// <summary>Decodes one image to RGB bytes <c>[3, size, size]</c>.</summary>
     /// <param name="file">A PNG or JPEG file.</param>
     /// <param name="size">Side of the resized square.</param>
     public static byte[] Decode(string file, int size)
     {
-        using var original = SKBitmap.Decode(file)
-            ?? throw new InvalidDataException($"image file '{file}' cannot be decoded (corrupt or not a PNG/JPEG image).");
+        using var original = DecodeWhole(file);
         using var resized = original.Resize(new SKImageInfo(size, size, SKColorType.Rgba8888, SKAlphaType.Premul), new SKSamplingOptions(SKFilterMode.Linear))
             ?? throw new InvalidDataException($"image file '{file}' cannot be resized to {size}×{size}.");
         var pixels = new byte[3 * size * size];

@@ -22,6 +22,9 @@ static class SyntheticLanguage
     const string Keys = "abcdefghijklmnopqrstuvwxyz";
     const int LongestItem = 5;   // "?k>v;"
 
+    /// <summary>Shortest model context the built-in corpus supports: a document (one token longer) holds at least one whole item.</summary>
+    internal const int MinSequenceLength = LongestItem - 1;
+
     /// <summary>Short description for reports.</summary>
     public const string Name = "built-in binding-chain language";
 

@@ -55,7 +55,7 @@ public static class TextCorpus
         var contents = files.Select(ReadText).ToList();
         var fingerprint = Fingerprint(tokenizer.Name, files, contents);
         var cachePath = cacheDirectory is null ? null : System.IO.Path.Combine(cacheDirectory, $"{fingerprint}.{tokenizer.Name}.tokens");
-        var tokens = (cachePath is null ? null : ReadCache(cachePath)) ?? Tokenize(tokenizer, contents, cachePath);
+        var tokens = (cachePath is null ? null : ReadCache(cachePath, tokenizer.VocabSize)) ?? Tokenize(tokenizer, contents, cachePath);
         return (tokens, files.Count == 1 ? System.IO.Path.GetFileName(files[0]) : $"{files.Count} files under {path}");
     }
 
@@ -64,13 +64,30 @@ public static class TextCorpus
         if (File.Exists(path)) return [System.IO.Path.GetFullPath(path)];
         if (Directory.Exists(path))
         {
-            var files = Directory.EnumerateFiles(path, "*.txt", SearchOption.AllDirectories)
-                .Select(System.IO.Path.GetFullPath)
-                .Order(StringComparer.Ordinal)
-                .ToList();
+            List<string> files;
+            try
+            {
+                files = TextFiles(new DirectoryInfo(path)).Order(StringComparer.Ordinal).ToList();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new InvalidDataException($"data folder '{path}' cannot be read: {e.Message}", e);
+            }
             return files.Count > 0 ? files : throw new InvalidDataException($"data folder '{path}' contains no .txt files.");
         }
         throw new FileNotFoundException($"data path '{path}' does not exist.", path);
+    }
+
+    /// <summary>
+    /// The .txt files under <paramref name="folder"/>. Links to folders are not followed: <c>self -> .</c> or
+    /// <c>up -> ..</c> would loop forever or read the same files again.
+    /// </summary>
+    static IEnumerable<string> TextFiles(DirectoryInfo folder)
+    {
+        foreach (var file in folder.EnumerateFiles("*.txt")) yield return file.FullName;
+        foreach (var sub in folder.EnumerateDirectories())
+            if (sub.LinkTarget is null)
+                foreach (var file in TextFiles(sub)) yield return file;
     }
 
     static string ReadText(string file)
@@ -78,13 +95,12 @@ public static class TextCorpus
         byte[] bytes;
         try
         {
-            bytes = File.ReadAllBytes(file);
+            bytes = ReadRegularFile(file);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new InvalidDataException($"data file '{file}' cannot be read: {e.Message}", e);
         }
-        if (bytes.Length == 0) throw new InvalidDataException($"data file '{file}' is empty.");
         var nul = Array.IndexOf(bytes, (byte)0);
         if (nul >= 0) throw new InvalidDataException($"data file '{file}' looks binary (a NUL byte at offset {nul:N0}); expected UTF-8 text.");
         try
@@ -96,6 +112,26 @@ public static class TextCorpus
         {
             throw new InvalidDataException($"data file '{file}' is not valid UTF-8 (bad byte at offset {e.Index:N0}).", e);
         }
+    }
+
+    /// <summary>
+    /// The bytes of a regular file. Devices, pipes and /proc entries report no length but never end (<c>/dev/zero</c>
+    /// would fill memory): they are refused, as are files beyond what one array holds.
+    /// </summary>
+    static byte[] ReadRegularFile(string file)
+    {
+        using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read);
+        if (!stream.CanSeek || stream.Length == 0)
+        {
+            if (!stream.CanSeek || stream.ReadByte() >= 0)
+                throw new InvalidDataException($"data file '{file}' is not a regular file (a device, pipe or /proc entry); expected a UTF-8 text file or a folder of .txt files.");
+            throw new InvalidDataException($"data file '{file}' is empty.");
+        }
+        if (stream.Length > Array.MaxLength)
+            throw new InvalidDataException($"data file '{file}' has {stream.Length:N0} bytes: more than one file may have ({Array.MaxLength:N0}); split it into a folder of .txt files.");
+        var bytes = new byte[stream.Length];
+        stream.ReadExactly(bytes);
+        return bytes;
     }
 
     static string Fingerprint(string tokenizer, List<string> files, List<string> contents)
@@ -118,7 +154,8 @@ public static class TextCorpus
         return tokens;
     }
 
-    static int[]? ReadCache(string path)
+    /// <summary>Cached tokens, or null when there are none or they cannot be trusted (then the text is tokenised again and the cache rewritten).</summary>
+    static int[]? ReadCache(string path, int vocabSize)
     {
         try
         {
@@ -127,7 +164,10 @@ public static class TextCorpus
             var count = reader.ReadInt32();
             if (count < 0 || reader.BaseStream.Length != reader.BaseStream.Position + 4L * count) return null;
             var tokens = new int[count];
-            reader.Read(System.Runtime.InteropServices.MemoryMarshal.AsBytes(tokens.AsSpan()));
+            reader.BaseStream.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(tokens.AsSpan()));
+            // A damaged cache with ids outside the vocabulary would break every later run on this data inside the embedding.
+            foreach (var id in tokens)
+                if ((uint)id >= (uint)vocabSize) return null;
             return tokens;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -94,7 +94,13 @@ public sealed record StabilityProfile(IReadOnlyList<SublayerDiagnostics> Sublaye
     /// <summary>File name of the latest full profile inside a run directory.</summary>
     public const string FileName = "diagnostics.json";
 
-    static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true };
+    // A diverging run (kept going by training.skip_nonfinite) measures NaN gains: written as "NaN", as in metrics.jsonl.
+    static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
 
     /// <summary>Writes the profile atomically to <paramref name="path"/>.</summary>
     /// <param name="path">Target file.</param>

@@ -38,6 +38,9 @@ public sealed record GptConfig
     /// <summary>The residual scheme around every sub-layer.</summary>
     public ConnectionOptions Connection { get; init; } = new();
 
+    // Bounds no machine can hold past (and that keep sizes inside int arithmetic); what fits this machine is TrainingMemory's question.
+    internal const int MaxVocab = 16_777_216, MaxWidth = 65_536, MaxLayers = 4_096, MaxSeqLen = 1_048_576;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid value and its allowed range.</summary>
     public void Validate()
     {
@@ -45,14 +48,14 @@ public sealed record GptConfig
         {
             if (!ok) throw new ArgumentException($"model.{key} = {value} is out of range: allowed {range}.", key);
         }
-        Require(VocabSize >= 2, "vocab_size", VocabSize, ">= 2");
-        Require(DModel >= 2, "d_model", DModel, ">= 2");
-        Require(Layers >= 1, "layers", Layers, ">= 1");
+        Require(VocabSize is >= 2 and <= MaxVocab, "vocab_size", VocabSize, $"2..{MaxVocab}");
+        Require(DModel is >= 2 and <= MaxWidth, "d_model", DModel, $"2..{MaxWidth}");
+        Require(Layers is >= 1 and <= MaxLayers, "layers", Layers, $"1..{MaxLayers}");
         Require(Heads >= 1, "heads", Heads, ">= 1");
         Require(DModel % Heads == 0, "d_model", DModel, $"a multiple of heads = {Heads}");
         Require(DModel / Heads % 2 == 0, "heads", Heads, $"a count giving an even head width (d_model / heads = {DModel / Heads})");
-        Require(SeqLen >= 1, "seq_len", SeqLen, ">= 1");
-        Require(MlpHidden >= 0, "mlp_hidden", MlpHidden, ">= 0 (0 = default)");
+        Require(SeqLen is >= 1 and <= MaxSeqLen, "seq_len", SeqLen, $"1..{MaxSeqLen}");
+        Require(MlpHidden is >= 0 and <= MaxWidth * 16, "mlp_hidden", MlpHidden, $"0..{MaxWidth * 16} (0 = default)");
         Require(Dropout is >= 0 and < 1, "dropout", Dropout, "[0, 1)");
         (Connection ?? throw new ArgumentException("model.connection is missing.", "connection")).Validate();
         StreamEnds.CheckNetwork(Connection, DModel, Layers);

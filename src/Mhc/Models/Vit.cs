@@ -57,14 +57,14 @@ public sealed record VitConfig
         {
             if (!ok) throw new ArgumentException($"vit.{key} = {value} is out of range: allowed {range}.", key);
         }
-        Require(ImageSize >= 1, "image_size", ImageSize, ">= 1");
+        Require(ImageSize is >= 1 and <= 4096, "image_size", ImageSize, "1..4096");
         Require(PatchSize >= 1 && ImageSize % PatchSize == 0, "patch_size", PatchSize, $"a divisor of image_size = {ImageSize}");
         Require(Channels >= 1, "channels", Channels, ">= 1");
         Require(Classes >= 2, "classes", Classes, ">= 2");
-        Require(DModel >= 2, "d_model", DModel, ">= 2");
-        Require(Layers >= 1, "layers", Layers, ">= 1");
+        Require(DModel is >= 2 and <= GptConfig.MaxWidth, "d_model", DModel, $"2..{GptConfig.MaxWidth}");
+        Require(Layers is >= 1 and <= GptConfig.MaxLayers, "layers", Layers, $"1..{GptConfig.MaxLayers}");
         Require(Heads >= 1 && DModel % Heads == 0, "d_model", DModel, $"a multiple of heads = {Heads}");
-        Require(MlpHidden >= 0, "mlp_hidden", MlpHidden, ">= 0 (0 = default)");
+        Require(MlpHidden is >= 0 and <= GptConfig.MaxWidth * 16, "mlp_hidden", MlpHidden, $"0..{GptConfig.MaxWidth * 16} (0 = default)");
         Require(Dropout is >= 0 and < 1, "dropout", Dropout, "[0, 1)");
         Require(Pooling is "cls" or "mean", "pooling", Pooling, "cls, mean");
         (Connection ?? throw new ArgumentException("vit.connection is missing.", "connection")).Validate();

@@ -100,8 +100,36 @@ public sealed class Checkpoint
             TryDelete(temp);
             throw new IOException($"could not write checkpoint step {state.Step} in '{root}': {e.Message}. Earlier checkpoints are kept.", e);
         }
-        foreach (var old in Complete(root).Skip(Math.Max(2, keep))) TryDelete(old);
+        Retain(root, Math.Max(2, keep), final);
         return final;
+    }
+
+    /// <summary>
+    /// Keeps the newest <paramref name="keep"/> intact checkpoints and deletes the older ones. Damaged checkpoints
+    /// never count as kept (a run restarted after they failed would otherwise delete its own new ones); those newer
+    /// than the kept ones stay for inspection until a save of the same step replaces them.
+    /// </summary>
+    static void Retain(string root, int keep, string justWritten)
+    {
+        var intact = 0;
+        foreach (var candidate in Complete(root))
+        {
+            if (intact >= keep) TryDelete(candidate);
+            else if (candidate == justWritten || IsIntact(candidate)) intact++;
+        }
+    }
+
+    static bool IsIntact(string directory)
+    {
+        try
+        {
+            Open(directory);
+            return true;
+        }
+        catch (CheckpointException)
+        {
+            return false;
+        }
     }
 
     /// <summary>
@@ -155,9 +183,39 @@ public sealed class Checkpoint
             if (!checksums.TryGetValue(file, out var expected) || expected != Hash(full))
                 throw new CheckpointException($"checkpoint file '{full}' is corrupt (SHA-256 does not match).");
         }
-        var state = JsonSerializer.Deserialize<CheckpointState>(File.ReadAllText(Path.Combine(directory, StateFile)), RunConfig.Json)
-            ?? throw new CheckpointException($"checkpoint '{directory}' has an empty {StateFile}.");
-        return new Checkpoint(directory, state);
+        return new Checkpoint(directory, ReadState(Path.Combine(directory, StateFile)));
+    }
+
+    /// <summary>Reads <c>state.json</c> and checks every field: a file that passes its checksum can still have been written wrong.</summary>
+    static CheckpointState ReadState(string path)
+    {
+        CheckpointState? state;
+        try
+        {
+            state = JsonSerializer.Deserialize<CheckpointState>(File.ReadAllText(path), RunConfig.Json);
+        }
+        catch (JsonException e)
+        {
+            throw new CheckpointException($"checkpoint file '{path}' is not a valid checkpoint state ({JsonMessages.Describe(e)}).", e);
+        }
+        void Require(bool ok, string problem)
+        {
+            if (!ok) throw new CheckpointException($"checkpoint file '{path}' is invalid: {problem}.");
+        }
+        Require(state is not null, "it is null");
+        Require(state!.Step >= 0, $"step = {state.Step} is negative");
+        Require(double.IsFinite(state.ElapsedS) && state.ElapsedS >= 0, $"elapsed_s = {state.ElapsedS} is not a time");
+        Require(state.RngState.Length > 0 && Convert.TryFromBase64String(state.RngState, new byte[state.RngState.Length], out _), "rng_state is not base64");
+        Require(state.Config is not null, "config is missing");
+        try
+        {
+            state.Config!.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new CheckpointException($"checkpoint file '{path}' holds an invalid config: {e.Message}", e);
+        }
+        return state;
     }
 
     /// <summary>Loads the saved parameters into <paramref name="model"/>, which must have the checkpoint's architecture.</summary>
@@ -175,21 +233,38 @@ public sealed class Checkpoint
         }
     }
 
+    /// <summary>Runs a load, turning a file that cannot be read back (truncated, wrong layout) into a <see cref="CheckpointException"/> naming it.</summary>
+    static void Loading(string file, Action load)
+    {
+        try
+        {
+            load();
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or InvalidOperationException or FormatException or System.Runtime.InteropServices.ExternalException)
+        {
+            throw new CheckpointException($"checkpoint file '{file}' cannot be loaded: {e.Message}", e);
+        }
+    }
+
     /// <summary>Loads the optimizer state (moments, step counts).</summary>
     /// <param name="optimizer">Optimizer over the same parameters.</param>
     public void LoadOptimizer(OptimizerHelper optimizer)
     {
         ArgumentNullException.ThrowIfNull(optimizer);
-        using var reader = new BinaryReader(File.OpenRead(Path.Combine(Directory, OptimizerFile)));
-        optimizer.load_state_dict(reader);
+        var file = Path.Combine(Directory, OptimizerFile);
+        Loading(file, () =>
+        {
+            using var reader = new BinaryReader(File.OpenRead(file));
+            optimizer.load_state_dict(reader);
+        });
     }
 
     /// <summary>Restores TorchSharp's global RNG to the saved state.</summary>
-    public void RestoreRng()
+    public void RestoreRng() => Loading(Path.Combine(Directory, StateFile), () =>
     {
         using var state = tensor(Convert.FromBase64String(State.RngState));
         torch.random.set_rng_state(state);
-    }
+    });
 
     /// <summary>TorchSharp's global RNG state as base64, for <see cref="CheckpointState.RngState"/>.</summary>
     public static string CaptureRng()
@@ -198,10 +273,14 @@ public sealed class Checkpoint
         return Convert.ToBase64String(state.data<byte>().ToArray());
     }
 
+    /// <summary>The <c>step-N</c> folders, newest step first (by number: names stop sorting by step past step 999,999).</summary>
     static List<string> Complete(string root) =>
         System.IO.Directory.EnumerateDirectories(root, "step-*")
-            .Where(d => !Path.GetFileName(d).Contains(".tmp", StringComparison.Ordinal))
-            .OrderDescending(StringComparer.Ordinal)
+            .Select(d => (Directory: d, Step: long.TryParse(Path.GetFileName(d)["step-".Length..], System.Globalization.NumberStyles.None,
+                System.Globalization.CultureInfo.InvariantCulture, out var step) ? step : -1))
+            .Where(c => c.Step >= 0)
+            .OrderByDescending(c => c.Step)
+            .Select(c => c.Directory)
             .ToList();
 
     static void WriteDurably(string path, Action<Stream> write)

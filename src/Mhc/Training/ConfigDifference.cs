@@ -5,7 +5,10 @@ namespace Mhc.Training;
 /// <summary>Finds the first setting in which two run configurations differ, for clear resume errors.</summary>
 static class ConfigDifference
 {
-    /// <summary>"model.connection.kind: mhc (stored) vs hc (requested)", or null when the two are equal.</summary>
+    /// <summary>Settings a resumed run may change: they change no result (threads only the last bits of libtorch's sums).</summary>
+    static readonly HashSet<string> Free = ["training.threads", "training.diagnostics_every", "training.skip_non_finite"];
+
+    /// <summary>"model.connection.kind: mhc (stored) vs hc (requested)", or null when the two are equal (up to the free settings).</summary>
     /// <param name="stored">The configuration a run was started with.</param>
     /// <param name="requested">The configuration asked for now.</param>
     public static string? Find(RunConfig stored, RunConfig requested)
@@ -24,6 +27,7 @@ static class ConfigDifference
                     return found;
             return null;
         }
+        if (Free.Contains(path)) return null;
         var textA = a?.ToJsonString() ?? "null";
         var textB = b?.ToJsonString() ?? "null";
         return textA == textB ? null : $"{path}: {textA} stored vs {textB} requested";

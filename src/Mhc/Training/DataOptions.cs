@@ -60,7 +60,8 @@ public sealed record DataOptions
         Require(Tokenizer is null || Tokenizers.Names.Contains(Tokenizer), "tokenizer", $"= '{Tokenizer}' is unknown: allowed {string.Join(", ", Tokenizers.Names)}.");
         Require(Path is not null || Tokenizer is not "gpt2", "tokenizer", "= 'gpt2' needs data.path: the built-in corpus is character-level (byte).");
         Require(ValidationFraction is > 0 and < 1, "validation_fraction", $"= {ValidationFraction} is out of range: allowed (0, 1).");
-        Require(CorpusDocuments >= 1, "corpus_documents", $"= {CorpusDocuments} is out of range: allowed >= 1.");
-        Require(ProceduralImages >= 1, "procedural_images", $"= {ProceduralImages} is out of range: allowed >= 1.");
+        const int most = 100_000_000;
+        Require(CorpusDocuments is >= 1 and <= most, "corpus_documents", $"= {CorpusDocuments} is out of range: allowed 1..{most}.");
+        Require(ProceduralImages is >= 1 and <= most, "procedural_images", $"= {ProceduralImages} is out of range: allowed 1..{most}.");
     }
 }

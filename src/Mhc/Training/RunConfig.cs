@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Mhc.Connections;
+using Mhc.Data;
 using Mhc.Models;
 
 namespace Mhc.Training;
@@ -71,12 +72,15 @@ public sealed record RunConfig
             (Model ?? throw new ArgumentException("config section 'model' is missing.")).Validate();
         (Training ?? throw new ArgumentException("config section 'training' is missing.")).Validate();
         (Data ?? throw new ArgumentException("config section 'data' is missing.")).Validate(Task);
+        if (Task == Language && Data.Path is null && Model.SeqLen < SyntheticLanguage.MinSequenceLength)
+            throw new ArgumentException($"model.seq_len = {Model.SeqLen} is out of range for the built-in corpus: allowed >= {SyntheticLanguage.MinSequenceLength} (its longest item has {SyntheticLanguage.MinSequenceLength + 1} characters).", "seq_len");
     }
 
     /// <summary>Reads and validates a config file; errors name the file and the offending key.</summary>
     /// <param name="path">JSON file.</param>
     public static RunConfig Load(string path)
     {
+        if (Directory.Exists(path)) throw new ArgumentException($"config file '{path}' is a directory; expected a JSON file.", nameof(path));
         if (!File.Exists(path)) throw new ArgumentException($"config file '{path}' does not exist.", nameof(path));
         RunConfig? config;
         try
@@ -85,10 +89,7 @@ public sealed record RunConfig
         }
         catch (JsonException e)
         {
-            // Name the place (JSON path and line) first: System.Text.Json's own message names .NET types.
-            var key = e.Path is { Length: > 1 } jsonPath ? $" at '{jsonPath.TrimStart('$', '.')}'" : "";
-            var line = e.LineNumber is { } l ? $" (line {l + 1})" : "";
-            throw new ArgumentException($"config file '{path}' is invalid{key}{line}: {e.Message}", nameof(path), e);
+            throw new ArgumentException($"config file '{path}' is invalid: {JsonMessages.Describe(e)}.", nameof(path), e);
         }
         if (config is null) throw new ArgumentException($"config file '{path}' is empty (null).", nameof(path));
         try
@@ -100,6 +101,32 @@ public sealed record RunConfig
             throw new ArgumentException($"config file '{path}': {e.Message}", e.ParamName, e);
         }
         return config;
+    }
+
+    /// <summary>
+    /// Reads the <c>config.json</c> a run stored in its directory; a damaged one is a <see cref="CheckpointException"/>
+    /// naming the file (it is a run file, not the user's input).
+    /// </summary>
+    /// <param name="runDirectory">Run directory.</param>
+    /// <returns>The stored config, or null when the directory holds none.</returns>
+    public static RunConfig? Stored(string runDirectory)
+    {
+        var path = System.IO.Path.Combine(runDirectory, Trainer.ConfigFile);
+        if (!File.Exists(path)) return null;
+        try
+        {
+            var config = FromJson(File.ReadAllText(path));
+            config.Validate();
+            return config;
+        }
+        catch (JsonException e)
+        {
+            throw new CheckpointException($"run file '{path}' is damaged ({JsonMessages.Describe(e)}); restore it, or copy the config from a checkpoint's state.json.", e);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CheckpointException($"run file '{path}' is damaged: {e.Message}", e);
+        }
     }
 
     /// <summary>The JSON text of this config.</summary>

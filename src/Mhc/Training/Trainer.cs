@@ -77,6 +77,10 @@ public sealed class Trainer
     public TrainingSummary Run(bool resume, CancellationToken cancellation = default)
     {
         var options = config.Training;
+        TrainingMemory.EnsureFits(config);   // before the run directory is touched
+        if (File.Exists(runDirectory)) throw new ArgumentException($"run directory '{runDirectory}' is a file; expected a directory.");
+        if (resume && !Directory.Exists(runDirectory))
+            throw new ArgumentException($"run directory '{runDirectory}' does not exist: nothing to resume.");
         torch.set_num_threads(options.Threads > 0 ? options.Threads : Environment.ProcessorCount);
         using var runLock = RunLock.Acquire(runDirectory);
         var metrics = new MetricsLog(runDirectory);
@@ -98,8 +102,14 @@ public sealed class Trainer
             elapsedBefore = checkpoint.State.ElapsedS;
             metrics.TruncateAfter(start);
         }
-        // A fresh run may start from given weights; a resumed one has them in its checkpoint already.
-        else if (options.InitFrom is { } weights) Interop.ModelWeights.Load(model, weights);
+        else
+        {
+            // A fresh run may start from given weights; a resumed one has them in its checkpoint already.
+            if (options.InitFrom is { } weights) Interop.ModelWeights.Load(model, weights);
+            // Written once the model exists: a run that cannot start leaves no directory that "holds a run".
+            AtomicFile.WriteAllText(Path.Combine(runDirectory, ConfigFile), config.ToJson());
+            metrics.Reset();
+        }
         var lastCheckpoint = checkpoint?.Directory;
         var parameters = model.parameters().Sum(p => p.numel());
         var optimal = task.OptimalValidationLoss(options.EvalBatches);
@@ -239,13 +249,17 @@ public sealed class Trainer
     Checkpoint? PrepareDirectory(bool resume, MetricsLog metrics)
     {
         var configPath = Path.Combine(runDirectory, ConfigFile);
+        var checkpoints = Path.Combine(runDirectory, Checkpoint.FolderName);
+        if (File.Exists(checkpoints))
+            throw new CheckpointException($"run directory '{runDirectory}' is damaged: '{checkpoints}' is a file; expected the folder of checkpoints.");
         var existing = Checkpoint.Latest(runDirectory, w => Warning?.Invoke(w));
         var hasRun = File.Exists(configPath) || existing is not null;
+        if (resume && !hasRun)
+            throw new ArgumentException($"run directory '{runDirectory}' holds no run ({ConfigFile} and {Checkpoint.FolderName}/ are missing): nothing to resume.");
         if (hasRun && !resume)
             throw new RunExistsException($"run directory '{runDirectory}' already holds a run{(existing is null ? "" : $" (checkpoint at step {existing.State.Step})")}: resume it, or choose another directory.");
-        if (File.Exists(configPath))
+        if (RunConfig.Stored(runDirectory) is { } stored)
         {
-            var stored = RunConfig.FromJson(File.ReadAllText(configPath));
             var difference = ConfigDifference.Find(stored, config);
             if (difference is not null)
                 throw new CheckpointException($"run directory '{runDirectory}' was trained with a different configuration ({difference}); resume it with the same configuration or choose another directory.");
@@ -255,8 +269,6 @@ public sealed class Trainer
         if (existing is null)
         {
             if (resume && hasRun) Warning?.Invoke($"no intact checkpoint in '{runDirectory}'; starting from step 0.");
-            AtomicFile.WriteAllText(configPath, config.ToJson());
-            metrics.Reset();
         }
         return existing;
     }

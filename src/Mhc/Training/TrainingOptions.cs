@@ -74,18 +74,20 @@ public sealed record TrainingOptions
             if (!ok) throw new ArgumentException($"training.{key} = {value} is out of range: allowed {range}.", key);
         }
         Require(Steps >= 1, "steps", Steps, ">= 1");
-        Require(BatchSize >= 1, "batch_size", BatchSize, ">= 1");
-        Require(GradAccumulation >= 1, "grad_accumulation", GradAccumulation, ">= 1");
-        Require(double.IsFinite(LearningRate) && LearningRate > 0, "learning_rate", LearningRate, "> 0");
+        const int most = 1 << 20;
+        Require(BatchSize is >= 1 and <= most, "batch_size", BatchSize, $"1..{most}");
+        Require(GradAccumulation is >= 1 and <= most, "grad_accumulation", GradAccumulation, $"1..{most}");
+        // Training runs in float32: a rate that is infinite or 0 there fails at step 1, after the run directory was written.
+        Require(float.IsFinite((float)LearningRate) && (float)LearningRate > 0, "learning_rate", LearningRate, $"> 0 and representable in float32 ({float.Epsilon:G3}..{float.MaxValue:G3})");
         Require(MinLrRatio is >= 0 and <= 1, "min_lr_ratio", MinLrRatio, "[0, 1]");
         Require(WarmupSteps >= 0, "warmup_steps", WarmupSteps, ">= 0");
         Require(Schedule is "cosine" or "step", "schedule", Schedule, "cosine, step");
         Require(WeightDecay is >= 0 and < 1, "weight_decay", WeightDecay, "[0, 1)");
         Require(Beta1 is >= 0 and < 1, "beta1", Beta1, "[0, 1)");
         Require(Beta2 is >= 0 and < 1, "beta2", Beta2, "[0, 1)");
-        Require(double.IsFinite(GradClip) && GradClip >= 0, "grad_clip", GradClip, ">= 0 (0 = off)");
+        Require(float.IsFinite((float)GradClip) && GradClip >= 0, "grad_clip", GradClip, ">= 0 (0 = off), finite in float32");
         Require(EvalEvery >= 1, "eval_every", EvalEvery, ">= 1");
-        Require(EvalBatches >= 1, "eval_batches", EvalBatches, ">= 1");
+        Require(EvalBatches is >= 1 and <= most, "eval_batches", EvalBatches, $"1..{most}");
         Require(CheckpointEvery >= 1, "checkpoint_every", CheckpointEvery, ">= 1");
         Require(LogEvery >= 1, "log_every", LogEvery, ">= 1");
         Require(DiagnosticsEvery >= 0, "diagnostics_every", DiagnosticsEvery, ">= 0 (0 = at evaluations only)");
