@@ -49,7 +49,7 @@ static class InspectCommand
                     $"{d.ForwardGain,9:F4} {d.BackwardGain,9:F4} {d.CompositeForwardGain,9:F4} {d.CompositeBackwardGain,9:F4} {d.CompositeMinColumnSum,12:F4} " +
                     $"{d.DoublyStochasticError,9:F4} {(d.Saturation is { } s ? $"{s:P1}" : "–"),9} {d.StateCosine,6:F3} {d.SignalGain,7:F3} {d.SignalIdentityError,7:F3}");
             Console.WriteLine("gains: token means of max |row sum| (forward) and max |column sum| (backward); comp = composite H_res(L−1)·…·H_res(k); " +
-                "signal = |P_k v| / |v| and sig≠id = |P_k v − v| / |v| for the skip path P_k from the branch output to the head's input, random probe v (docs/connections-alternatives.md).");
+                "signal = |P_k v| / |v| and sig≠id = |P_k v − v| / |v| for the skip path P_k from the branch output to the head's input, random probe v (docs/connections.md).");
             return ExitCodes.Success;
         }));
         return command;

@@ -56,7 +56,7 @@ sealed record KindFigures
     /// <summary>Smallest composite column sum measured during training.</summary>
     public double MinCompositeColumnSum { get; init; }
 
-    /// <summary>Largest signal-path gain measured during training (every kind; docs/connections-alternatives.md).</summary>
+    /// <summary>Largest signal-path gain measured during training (every kind; docs/connections.md).</summary>
     public double MaxSignalGain { get; init; }
 
     /// <summary>Smallest signal-path gain measured during training.</summary>

@@ -116,7 +116,7 @@ static class ComparisonReport
                   "the mean of 5 logged steps minus the lowest loss of the 20 steps before them, @ the step where it starts (≥ 0.5 counts as a spike). Gains are the largest over sub-layers and over training, averaged over the probe's tokens (max |row sum| forward, " +
                   "max |column sum| backward, of H_res(L−1)·…·H_res(k)); 1 means no amplification. Signal gain and identity error measure, for every kind " +
                   "alike, the skip path from a sub-layer's branch output to the head's input with a random probe (|P_k v| / |v| and |P_k v − v| / |v|, token " +
-                  "means; first = at the first diagnosed step): 1 and 0 for an identity map (docs/connections-alternatives.md). Convergence speed-up = steps the baseline needed to first reach " +
+                  "means; first = at the first diagnosed step): 1 and 0 for an identity map (docs/connections.md). Convergence speed-up = steps the baseline needed to first reach " +
                   "its final validation loss, divided by the steps this kind needed to reach it (– = never reached). Step-time ratios come from runs made one " +
                   "after another; `mhc bench` measures them side by side. Peak memory is the process's peak resident set during the run.");
         doc.Heading2("What happened").List(Narrative(figures, runs, baseline));

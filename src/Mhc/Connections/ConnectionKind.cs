@@ -32,13 +32,13 @@ public enum ConnectionKind
 
     /// <summary>
     /// Residual Matrix Transformer (Mak &amp; Flanigan, arXiv 2506.22696): each token's residual stream is a D_k × D_v outer-product
-    /// memory; sub-layers read it with key vectors and write outer products (docs/connections-alternatives.md).
+    /// memory; sub-layers read it with key vectors and write outer products (docs/connections.md).
     /// </summary>
     ResidualMatrix,
 
     /// <summary>
     /// MUDDFormer (Xiao et al., arXiv 2502.12170): every block's query, key, value and residual inputs are position-dependent
-    /// weighted sums of all earlier blocks' outputs (docs/connections-alternatives.md).
+    /// weighted sums of all earlier blocks' outputs (docs/connections.md).
     /// </summary>
     MultiwayDense,
 }

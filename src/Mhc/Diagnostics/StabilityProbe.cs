@@ -41,7 +41,7 @@ namespace Mhc.Diagnostics;
 /// Signal-path gain: how this sub-layer's branch output reaches the hidden state the network's head reads, through the skip
 /// path only (later branches and every coefficient held fixed), relative to how the network's input (the embedding) reaches it.
 /// With P_k that map and E the embedding's, for a random probe v: token mean of |P_k v| / |E v|. 1 for the residual network;
-/// the same definition for every kind (docs/connections-alternatives.md).
+/// the same definition for every kind (docs/connections.md).
 /// </param>
 /// <param name="SignalIdentityError">
 /// Token mean of |P_k v − E v| / |E v|: 0 when the sub-layer's output reaches the head exactly as the input does, the residual
