@@ -1,5 +1,6 @@
 using System.Text;
 using Mhc.Cli;
+using static Mhc.Tests.InProcessCli;
 
 namespace Mhc.Tests;
 
@@ -10,21 +11,6 @@ namespace Mhc.Tests;
 public class CliErrorTests
 {
     static readonly string[] Tiny = ["--layers", "1", "--d-model", "32", "--heads", "2", "--seq-len", "16", "--batch-size", "4"];
-
-    static (int Code, string Err) Run(params string[] args)
-    {
-        var err = new StringWriter();
-        var original = Console.Error;
-        Console.SetError(err);
-        try
-        {
-            return (CliApp.Run(args), err.ToString());
-        }
-        finally
-        {
-            Console.SetError(original);
-        }
-    }
 
     static void AssertError((int Code, string Err) result, int code, string expected)
     {

@@ -1,27 +1,13 @@
 using Mhc.Cli;
 using Mhc.Data;
 using SkiaSharp;
+using static Mhc.Tests.InProcessCli;
 
 namespace Mhc.Tests;
 
 /// <summary>Hostile data (issue 25, items 3, 4, 7, 8, 13, 21): damaged token caches, folder links, devices, small or oversized image sets.</summary>
 public class DataInputTests
 {
-    static (int Code, string Err) Run(params string[] args)
-    {
-        var err = new StringWriter();
-        var original = Console.Error;
-        Console.SetError(err);
-        try
-        {
-            return (CliApp.Run(args), err.ToString());
-        }
-        finally
-        {
-            Console.SetError(original);
-        }
-    }
-
     [Fact]
     public void A_token_cache_with_ids_outside_the_vocabulary_is_replaced_by_a_fresh_tokenisation()
     {

@@ -2,6 +2,7 @@ using Mhc.Cli;
 using Mhc.Connections;
 using Mhc.Models;
 using Mhc.Training;
+using static Mhc.Tests.InProcessCli;
 
 namespace Mhc.Tests;
 
@@ -12,21 +13,6 @@ namespace Mhc.Tests;
 public class HostileInputTests
 {
     static readonly string[] Tiny = ["--layers", "1", "--d-model", "32", "--heads", "2", "--seq-len", "16", "--batch-size", "4", "--steps", "2"];
-
-    static (int Code, string Err) Run(params string[] args)
-    {
-        var err = new StringWriter();
-        var original = Console.Error;
-        Console.SetError(err);
-        try
-        {
-            return (CliApp.Run(args), err.ToString());
-        }
-        finally
-        {
-            Console.SetError(original);
-        }
-    }
 
     static void AssertRefused((int Code, string Err) result, int code, string expected)
     {

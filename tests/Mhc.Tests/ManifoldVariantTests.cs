@@ -227,21 +227,10 @@ public class ManifoldVariantTests
         new ConnectionOptions { Kind = ConnectionKind.ManifoldLite, Streams = 6 }.Validate();
 
         using var temp = TestPaths.Temp();
-        var err = new StringWriter();
-        var original = Console.Error;
-        Console.SetError(err);
-        int code;
-        try
-        {
-            code = CliApp.Run(["train", "--connection", "mhc-lite", "--streams", "7", "--steps", "1", "--out", temp.File("run")]);
-        }
-        finally
-        {
-            Console.SetError(original);
-        }
+        var (code, err) = InProcessCli.Run(["train", "--connection", "mhc-lite", "--streams", "7", "--steps", "1", "--out", temp.File("run")]);
         Assert.Equal(ExitCodes.InvalidArguments, code);
-        Assert.Contains("mhc-lite", err.ToString(), StringComparison.Ordinal);
-        Assert.DoesNotContain("   at ", err.ToString(), StringComparison.Ordinal);
+        Assert.Contains("mhc-lite", err, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", err, StringComparison.Ordinal);
         Assert.False(Directory.Exists(temp.File("run")), "nothing should be written for a refused option");
     }
 

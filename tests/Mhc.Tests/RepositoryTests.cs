@@ -13,8 +13,8 @@ namespace Mhc.Tests;
 /// <list type="bullet">
 /// <item>A relative path is resolved from the repository root, segment by segment, without touching the disk
 /// (in <c>.ci/</c> scripts <c>$(dirname "$0")</c> stands for the script's folder). It fails if it ever climbs
-/// above the root: <c>../shared/data/x</c>, <c>src/../../x</c>, and a quoted <c>".."</c> (as in
-/// <c>Path.Combine(root, "..", "shared")</c>). A <c>..</c> with no separator and no quotes around it is C#
+/// above the root: <c>../sibling/data/x</c>, <c>src/../../x</c>, and a quoted <c>".."</c> (as in
+/// <c>Path.Combine(root, "..", "sibling")</c>). A <c>..</c> with no separator and no quotes around it is C#
 /// (<c>[.. args]</c>, <c>text[..200]</c>), not a path.</item>
 /// <item>An absolute path (a word starting with a single <c>/</c>, not right after <c>&lt; } ) ] * :</c>) passes
 /// only under the system folders every Linux machine has: <c>/tmp /dev /proc /sys /usr /bin /sbin /lib /lib32
@@ -70,15 +70,15 @@ public class RepositoryTests
     }
 
     [Theory]
-    [InlineData("../shared/data/tinyshakespeare.txt")]
-    [InlineData("mhc compare --data ../shared/data/tinyshakespeare.txt --tokenizer byte")]
-    [InlineData("Path.Combine(RepositoryRoot, \"..\", \"shared\", \"data\", name)")]
-    [InlineData("var p = \"..\\\\shared\\\\data\";")]
+    [InlineData("../sibling/data/tinyshakespeare.txt")]
+    [InlineData("mhc compare --data ../sibling/data/tinyshakespeare.txt --tokenizer byte")]
+    [InlineData("Path.Combine(RepositoryRoot, \"..\", \"sibling\", \"data\", name)")]
+    [InlineData("var p = \"..\\\\sibling\\\\data\";")]
     [InlineData("src/../../x")]
-    [InlineData("cat /work/shared/data/tinyshakespeare.txt")]
+    [InlineData("cat /work/sibling/data/tinyshakespeare.txt")]
     [InlineData("--out=/home/someone/runs")]
     [InlineData("\"/root/.nuget/packages\"")]
-    [InlineData("/// <summary>A file of <c>/work/shared</c>.</summary>")]
+    [InlineData("/// <summary>A file of <c>/work/sibling</c>.</summary>")]
     public void Paths_outside_the_repository_are_found(string text) => Assert.Single(OutsidePaths(text));
 
     [Theory]

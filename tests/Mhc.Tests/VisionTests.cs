@@ -131,18 +131,9 @@ public class VisionTests
         var error = Assert.Throws<InvalidDataException>(() => ImageFolder.Load(temp.Path, 8, 0.5));
         Assert.Contains($"image file '{corrupt}' cannot be decoded", error.Message, StringComparison.Ordinal);
 
-        var err = new StringWriter();
-        var original = Console.Error;
-        Console.SetError(err);
-        try
-        {
-            Assert.Equal(ExitCodes.DataError, CliApp.Run(["train", "--task", "vision", "--data", temp.Path, "--steps", "1", "--out", temp.File("run")]));
-        }
-        finally
-        {
-            Console.SetError(original);
-        }
-        Assert.Contains(corrupt, err.ToString(), StringComparison.Ordinal);
+        var (code, err) = InProcessCli.Run(["train", "--task", "vision", "--data", temp.Path, "--steps", "1", "--out", temp.File("run")]);
+        Assert.Equal(ExitCodes.DataError, code);
+        Assert.Contains(corrupt, err, StringComparison.Ordinal);
         Assert.Contains("has 0 class sub-folder(s)", Assert.Throws<InvalidDataException>(() => ImageFolder.Load(Path.Combine(temp.Path, "a"), 8, 0.5)).Message, StringComparison.Ordinal);
     }
 
