@@ -9,15 +9,18 @@ namespace Mhc.Tests;
 public class LinearCrossEntropyTests
 {
     [Theory]
-    [InlineData(100, 50_000)]   // 41 rows per chunk: three chunks, the last one short
-    [InlineData(7, 300)]        // one chunk
-    public void Equals_the_cross_entropy_of_the_logits_with_its_gradients(int rows, int vocab)
+    [InlineData(400, 50_000, true)]    // 167 rows per chunk: three chunks, the last one short
+    [InlineData(400, 50_000, false)]
+    [InlineData(7, 300, true)]         // one chunk
+    [InlineData(7, 300, false)]
+    [InlineData(5, 13, true)]          // rows shorter than a vector
+    public void Equals_the_cross_entropy_of_the_logits_with_its_gradients(int rows, int vocab, bool kernel)
     {
         manual_seed(12);
         var h = randn([rows, 8], ScalarType.Float64).requires_grad_(true);
         var w = randn([vocab, 8], ScalarType.Float64).requires_grad_(true);
         using var y = randint(0, vocab, [rows]);
-        var fused = LinearCrossEntropy.Mean(h, w, y);
+        var fused = LinearCrossEntropy.Mean(h, w, y, kernel);
         fused.backward();
         var (fusedLoss, fusedH, fusedW) = (fused.ToDouble(), Reference.Values(h.grad!), Reference.Values(w.grad!));
         h.grad!.zero_();
@@ -28,7 +31,30 @@ public class LinearCrossEntropyTests
         AssertClose(Reference.Values(h.grad!), fusedH);
         AssertClose(Reference.Values(w.grad!), fusedW);
         using var _ = no_grad();
-        Assert.Equal(plain.ToDouble(), LinearCrossEntropy.Mean(h, w, y).ToDouble(), 1e-12);
+        Assert.Equal(plain.ToDouble(), LinearCrossEntropy.Mean(h, w, y, kernel).ToDouble(), 1e-12);
+    }
+
+    [Fact]
+    public void Float32_agrees_with_float64()
+    {
+        manual_seed(14);
+        using var h = randn([300, 16], ScalarType.Float64);
+        using var w = randn([5_000, 16], ScalarType.Float64);
+        using var y = randint(0, 5_000, [300]);
+        using var _ = no_grad();
+        var exact = LinearCrossEntropy.Mean(h, w, y).ToDouble();
+        Assert.Equal(exact, LinearCrossEntropy.Mean(h.to(ScalarType.Float32), w.to(ScalarType.Float32), y).ToDouble(), 1e-4);
+    }
+
+    [Fact]
+    public void A_target_outside_the_vocabulary_is_refused()
+    {
+        using var h = randn([4, 8]);
+        using var w = randn([10, 8]);
+        using var y = tensor(new long[] { 1, 2, 10, 3 });
+        using var _ = no_grad();
+        var e = Assert.Throws<ArgumentException>(() => LinearCrossEntropy.Mean(h, w, y));
+        Assert.Contains("target 10 is outside the vocabulary 0..9", e.Message, StringComparison.Ordinal);
     }
 
     [Theory]
