@@ -30,7 +30,7 @@ static class ComparisonJob
             if (resumable && File.Exists(donePath))
                 return Read(runDir, JsonSerializer.Deserialize<Done>(File.ReadAllText(donePath), Json)!);
             ProcessMemory.ResetPeak();
-            var trainer = new Trainer(config, runDir, () => prepared.Create(config)) { Diagnose = TrainingDiagnostics.Hook(runDir) };
+            var trainer = new Trainer(config, runDir, () => prepared.Create(config)) { Diagnose = TrainingDiagnostics.Hook(runDir), DataFingerprint = prepared.DataFingerprint };
             attach(trainer);
             TrainingSummary summary;
             string? failure = null;

@@ -53,6 +53,9 @@ sealed record ModelSource
     /// <summary>The checkpoint folder and its step, when the model comes from a checkpoint.</summary>
     public (string Directory, long Step)? Checkpoint { get; init; }
 
+    /// <summary>The data the checkpoint's run trained on (<see cref="Training.DataFingerprint"/>), when the checkpoint records it.</summary>
+    public string? DataFingerprint { get; init; }
+
     /// <summary>The weight file, when the model comes from one.</summary>
     public string? Weights { get; init; }
 
@@ -73,6 +76,7 @@ sealed record ModelSource
             CacheDirectory = TrainCommand.CacheBeside(checkpoint.RunDirectory),
             LoadInto = model => Load(path, checkpoint, model),
             Checkpoint = (checkpoint.Directory, checkpoint.State.Step),
+            DataFingerprint = checkpoint.State.DataFingerprint,
         };
     }
 

@@ -29,6 +29,9 @@ public sealed record CheckpointState
 
     /// <summary>The run's configuration, so a checkpoint folder is self-contained.</summary>
     public RunConfig Config { get; init; } = new();
+
+    /// <summary>The data the run trains on (<see cref="Training.DataFingerprint"/>); null in checkpoints written before it was kept.</summary>
+    public string? DataFingerprint { get; init; }
 }
 
 /// <summary>
