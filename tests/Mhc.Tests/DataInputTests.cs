@@ -139,15 +139,22 @@ public class DataInputTests
     static string Sentences(int variant) =>
         string.Concat(Enumerable.Range(0, 300).Select(i => $"line {i}: the {(i * 7 + variant) % 13} cats sat on mat {i % 5}.\n"));
 
-    [Fact]
-    public void Data_changed_since_training_is_refused_on_resume_and_named_in_a_warning_by_eval()
+    /// <summary>A text file and a run of 2 steps trained on it.</summary>
+    static (string Data, string Run) TrainedOnText(TempDirectory temp)
     {
-        using var temp = TestPaths.Temp();
         var data = temp.File("corpus.txt");
         File.WriteAllText(data, Sentences(0));
         var run = temp.File("run");
         Assert.Equal(0, Run(["train", "--data", data, "--tokenizer", "byte", "--steps", "2", "--out", run,
             "--layers", "1", "--d-model", "32", "--heads", "2", "--seq-len", "16", "--batch-size", "4"]).Code);
+        return (data, run);
+    }
+
+    [Fact]
+    public void Data_changed_since_training_is_refused_on_resume_and_named_in_a_warning_by_eval()
+    {
+        using var temp = TestPaths.Temp();
+        var (data, run) = TrainedOnText(temp);
         var state = Checkpoint.Latest(run)!.State;
         Assert.StartsWith("sha256:", state.DataFingerprint, StringComparison.Ordinal);
         var same = Run(["train", "--out", run, "--resume"]);
@@ -172,11 +179,7 @@ public class DataInputTests
     public void A_run_from_before_data_fingerprints_is_resumed_and_evaluated_without_a_check()
     {
         using var temp = TestPaths.Temp();
-        var data = temp.File("corpus.txt");
-        File.WriteAllText(data, Sentences(0));
-        var run = temp.File("run");
-        Assert.Equal(0, Run(["train", "--data", data, "--tokenizer", "byte", "--steps", "2", "--out", run,
-            "--layers", "1", "--d-model", "32", "--heads", "2", "--seq-len", "16", "--batch-size", "4"]).Code);
+        var (data, run) = TrainedOnText(temp);
         // As written before fingerprints were kept: no data_fingerprint in state.json, checksums to match.
         var checkpoint = Checkpoint.Latest(run)!.Directory;
         var statePath = Path.Combine(checkpoint, "state.json");

@@ -10,26 +10,35 @@ namespace Mhc.Tests;
 /// <summary>SIGTERM (kill, timeout, docker stop, systemd, Slurm) stops a training like Ctrl+C: the steps done are checkpointed and the lock released.</summary>
 public class InterruptionTests
 {
+    /// <summary>A tiny model on a small built-in corpus, with steps enough never to finish before the signal.</summary>
+    const string Endless = """{ "model": { "d_model": 32, "heads": 2, "layers": 1, "seq_len": 16 }, "training": { "steps": 100000, "checkpoint_every": 1000, "eval_every": 1000, "batch_size": 4, "eval_batches": 1 }, "data": { "corpus_documents": 200 } }""";
+
+    /// <summary>Runs <c>mhc <paramref name="args"/></c>, sends <paramref name="signal"/> once <paramref name="metrics"/> has 3 lines, and waits for the end.</summary>
+    static (int Code, string Out, string Err) Interrupt(string[] args, string metrics, string signal)
+    {
+        using var process = Process.Start(CliProcess.StartInfo(CliProcess.Executable, args))!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var clock = Stopwatch.StartNew();
+        while (!process.HasExited && clock.Elapsed < TimeSpan.FromMinutes(2) && (!File.Exists(metrics) || File.ReadLines(metrics).Count() < 3)) Thread.Sleep(20);
+        Assert.False(process.HasExited, stderr.IsCompleted ? stderr.Result : "exited early");
+        Process.Start("kill", [$"-{signal}", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(2)), $"mhc {args[0]} did not stop after SIG{signal}");
+        return (process.ExitCode, stdout.Result, stderr.Result);
+    }
     [FactWhen(Requirement.Linux)]
     [Trait("Category", "Slow")]
     public void Sigterm_checkpoints_the_last_step_says_so_and_releases_the_lock()
     {
         using var temp = TestPaths.Temp();
         var config = temp.File("config.json");
-        File.WriteAllText(config, """{ "model": { "d_model": 32, "heads": 2, "layers": 1, "seq_len": 16 }, "training": { "steps": 100000, "checkpoint_every": 1000, "batch_size": 4, "eval_batches": 1 }, "data": { "corpus_documents": 200 } }""");
+        File.WriteAllText(config, Endless);
         var run = temp.File("run");
         var metrics = Path.Combine(run, MetricsLog.FileName);
-        using var process = Process.Start(CliProcess.StartInfo(CliProcess.Executable, ["train", "--config", config, "--out", run]))!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        process.StandardOutput.ReadToEndAsync();
-        var clock = Stopwatch.StartNew();
-        while (!process.HasExited && clock.Elapsed < TimeSpan.FromMinutes(2) && (!File.Exists(metrics) || File.ReadLines(metrics).Count() < 3)) Thread.Sleep(20);
-        Assert.False(process.HasExited, stderr.IsCompleted ? stderr.Result : "exited early");
-        Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
-        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(2)), "the run did not stop after SIGTERM");
+        var (code, _, stderr) = Interrupt(["train", "--config", config, "--out", run], metrics, "TERM");
 
-        Assert.Equal(ExitCodes.Terminated, process.ExitCode);
-        Assert.Contains("SIGTERM: stopping after this step", stderr.Result, StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.Terminated, code);
+        Assert.Contains("SIGTERM: stopping after this step", stderr, StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(run, RunLock.FileName)), "the lock was left behind");
         var lastLogged = MetricsLog.Read(metrics)[^1].Step;
         Assert.Equal(lastLogged, Checkpoint.Latest(run)!.State.Step);
@@ -75,21 +84,14 @@ public class InterruptionTests
     {
         using var temp = TestPaths.Temp();
         var config = temp.File("config.json");
-        File.WriteAllText(config, """{ "model": { "d_model": 32, "heads": 2, "layers": 1, "seq_len": 16 }, "training": { "steps": 100000, "checkpoint_every": 1000, "eval_every": 1000, "batch_size": 4, "eval_batches": 1 }, "data": { "corpus_documents": 200 } }""");
+        File.WriteAllText(config, Endless);
         var outDir = temp.File("cmp");
-        var metrics = Path.Combine(outDir, "residual", MetricsLog.FileName);
-        using var process = Process.Start(CliProcess.StartInfo(CliProcess.Executable, ["compare", "--config", config, "--kinds", "residual,hc,mhc", "--out", outDir]))!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var clock = Stopwatch.StartNew();
-        while (!process.HasExited && clock.Elapsed < TimeSpan.FromMinutes(2) && (!File.Exists(metrics) || File.ReadLines(metrics).Count() < 3)) Thread.Sleep(20);
-        Assert.False(process.HasExited, stderr.IsCompleted ? stderr.Result : "exited early");
-        Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
-        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(2)), "compare did not stop after Ctrl+C");
+        var (code, stdout, stderr) = Interrupt(["compare", "--config", config, "--kinds", "residual,hc,mhc", "--out", outDir],
+            Path.Combine(outDir, "residual", MetricsLog.FileName), "INT");
 
-        Assert.Equal(ExitCodes.Cancelled, process.ExitCode);
-        Assert.DoesNotContain("   at ", stderr.Result, StringComparison.Ordinal);
-        Assert.Contains("Not started, because the comparison was stopped before them: hc, mhc.", stdout.Result, StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.Cancelled, code);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+        Assert.Contains("Not started, because the comparison was stopped before them: hc, mhc.", stdout, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(outDir, "hc")), "a folder was created for hc after the interrupt");
         Assert.False(Directory.Exists(Path.Combine(outDir, "mhc")), "a folder was created for mhc after the interrupt");
         using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "report.json")));
