@@ -46,11 +46,16 @@ static class CompareCommand
                 throw new ArgumentException($"output directory '{outDir}' is not empty; choose another --out.");
             var seedValues = Seeds(parse.GetValue(seeds), parse.GetValue(seedList), config.Training.Seed);
             using var cancellation = new StopRequest();
-            (var runs, config) = Run(config, kindList, parse.GetValue(run.Streams), outDir, seedValues, cancellation.Token);
+            (var runs, var notStarted, config) = Run(config, kindList, parse.GetValue(run.Streams), outDir, seedValues, cancellation.Token);
+            if (runs.Count == 0)
+            {
+                Console.Error.WriteLine("stopped before the first run started; no report written.");
+                return cancellation.ExitCode;
+            }
             var figures = Comparison.Figures(runs);
             var command = "mhc " + string.Join(' ', CliApp.Arguments.Select(Quote));
-            ComparisonReport.Write(outDir, config, runs, figures, command);
-            ComparisonReport.PrintTable(figures, Comparison.Baseline(runs));
+            ComparisonReport.Write(outDir, config, runs, figures, command, notStarted);
+            ComparisonReport.PrintTable(figures, Comparison.Baseline(runs), notStarted);
             Console.WriteLine($"report: {Path.Combine(outDir, "report.md")} (and report.html, report.json, *.png)");
             return cancellation.IsRequested ? cancellation.ExitCode : ExitCodes.Success;
         }));
@@ -76,14 +81,15 @@ static class CompareCommand
     }
 
     /// <summary>
-    /// Trains every kind at every seed, seed by seed (a stopped comparison keeps whole seeds); returns the runs and the
-    /// config as resolved against the data. One seed: <c>&lt;out&gt;/&lt;kind&gt;/</c>; several: <c>&lt;out&gt;/&lt;kind&gt;/seed-&lt;s&gt;/</c>.
+    /// Trains every kind at every seed, seed by seed; returns the runs, those not started because the comparison was stopped,
+    /// and the config as resolved against the data. One seed: <c>&lt;out&gt;/&lt;kind&gt;/</c>; several: <c>&lt;out&gt;/&lt;kind&gt;/seed-&lt;s&gt;/</c>.
     /// </summary>
-    static (List<ComparedRun> Runs, RunConfig Config) Run(RunConfig config, IReadOnlyList<ConnectionKind> kinds, int? streams, string outDir,
-        List<int> seeds, CancellationToken cancellation)
+    static (List<ComparedRun> Runs, List<NotStartedRun> NotStarted, RunConfig Config) Run(RunConfig config, IReadOnlyList<ConnectionKind> kinds, int? streams,
+        string outDir, List<int> seeds, CancellationToken cancellation)
     {
         var prepared = TrainCommand.Prepare(config, Path.Combine(outDir, ".token-cache"));
-        var jobs = seeds.SelectMany(seed => kinds.Select(kind => (Seed: seed, Kind: kind))).Select(job =>
+        var planned = seeds.SelectMany(seed => kinds.Select(kind => (Seed: seed, Kind: kind))).ToList();
+        var jobs = planned.Select(job =>
         {
             var (seed, kind) = job;
             var kindConfig = prepared.Config.WithConnection(RunOptions.WithKind(prepared.Config.Connection, kind, streams));
@@ -92,7 +98,9 @@ static class CompareCommand
             var label = seeds.Count == 1 ? kind.ToName() : $"{kind.ToName()} s{seed}";
             return ComparisonJob.Create(prepared, kindConfig, kind.ToName(), seed, runDir, label, resumable: false, cancellation);
         }).ToList();
-        return (TrainingDisplay.Run(jobs), prepared.Config);
+        var results = TrainingDisplay.Run(jobs);
+        var notStarted = planned.Where((_, i) => results[i] is null).Select(p => new NotStartedRun(p.Kind.ToName(), p.Seed)).ToList();
+        return (results.OfType<ComparedRun>().ToList(), notStarted, prepared.Config);
     }
 
     static string Quote(string arg) => arg.Length > 0 && arg.All(c => char.IsLetterOrDigit(c) || "-_./=:,".Contains(c)) ? arg : $"'{arg}'";

@@ -9,7 +9,8 @@ namespace Mhc.Cli;
 /// <summary>
 /// One training run of a comparison or a sweep, as a job for <see cref="TrainingDisplay"/>. A run that diverges is a result,
 /// not an error. With <c>resumable</c> a run already finished is read back instead of trained again, and one that was
-/// stopped continues from its newest checkpoint: a killed sweep picks up where it stopped.
+/// stopped continues from its newest checkpoint: a killed sweep picks up where it stopped. After Ctrl+C or SIGTERM the run under
+/// way is marked interrupted, and the runs after it are not started (the job returns null and creates no folder).
 /// </summary>
 static class ComparisonJob
 {
@@ -20,15 +21,16 @@ static class ComparisonJob
 
     static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
-    public static (string Label, long Steps, Func<Action<Trainer>, ComparedRun> Job) Create(PreparedTask prepared, RunConfig config, string kind, int seed,
+    public static (string Label, long Steps, Func<Action<Trainer>, ComparedRun?> Job) Create(PreparedTask prepared, RunConfig config, string kind, int seed,
         string runDir, string label, bool resumable, CancellationToken cancellation) =>
         (label, config.Training.Steps, attach =>
         {
+            if (cancellation.IsCancellationRequested) return null;
             var donePath = Path.Combine(runDir, DoneFile);
             if (resumable && File.Exists(donePath))
                 return Read(runDir, JsonSerializer.Deserialize<Done>(File.ReadAllText(donePath), Json)!);
             ProcessMemory.ResetPeak();
-            var trainer = new Trainer(config, runDir, () => prepared.Create(config)) { Diagnose = TrainingDiagnostics.Hook(runDir) };
+            var trainer = new Trainer(config, runDir, () => prepared.Create(config)) { Diagnose = TrainingDiagnostics.Hook(runDir), DataFingerprint = prepared.DataFingerprint };
             attach(trainer);
             TrainingSummary summary;
             string? failure = null;
@@ -45,7 +47,8 @@ static class ComparisonJob
             }
             var done = new Done(kind, seed, summary.Parameters, summary.OptimalValLoss, summary.TokensPerS, ProcessMemory.Peak() / (1024.0 * 1024), failure);
             if (failure is not null || summary.Steps >= config.Training.Steps) AtomicFile.WriteAllText(donePath, JsonSerializer.Serialize(done, Json));
-            return Read(runDir, done);
+            // The trainer stops short of its steps only on a non-finite value or when asked to stop.
+            return Read(runDir, done) with { Interrupted = failure is null && summary.Steps < config.Training.Steps };
         });
 
     static ComparedRun Read(string runDir, Done done) =>

@@ -33,6 +33,8 @@ static class EvalCommand
             }
             if (parse.GetValue(maxTokens) is not null) throw new ArgumentException("--max-tokens applies with --data.");
             var prepared = TrainCommand.Prepare(config, loaded.CacheDirectory);
+            if (loaded.DataFingerprint is { } trained && prepared.DataFingerprint is { } now && trained != now)
+                Console.Error.WriteLine($"warning: data '{config.Data.Path}' has changed since {loaded.Description} was trained on it (fingerprint {now}, then {trained}); evaluating on the data as it is now.");
             var batches = config.Training.EvalBatches;
             using var task = prepared.Create(config);
             loaded.LoadInto(task.Model);

@@ -53,6 +53,9 @@ sealed record ModelSource
     /// <summary>The checkpoint folder and its step, when the model comes from a checkpoint.</summary>
     public (string Directory, long Step)? Checkpoint { get; init; }
 
+    /// <summary>The data the checkpoint's run trained on (<see cref="Training.DataFingerprint"/>), when the checkpoint records it.</summary>
+    public string? DataFingerprint { get; init; }
+
     /// <summary>The weight file, when the model comes from one.</summary>
     public string? Weights { get; init; }
 
@@ -64,16 +67,36 @@ sealed record ModelSource
     {
         if (File.Exists(path)) throw new CheckpointException($"checkpoint path '{path}' is a file; expected a run directory or a step-NNNNNN folder (a weight file goes with --weights).");
         if (!Directory.Exists(path)) throw new CheckpointException($"checkpoint path '{path}' does not exist.");
-        var checkpoint = Training.Checkpoint.Latest(path, warning => Console.Error.WriteLine($"warning: {warning}"))
+        var checkpoint = Training.Checkpoint.Latest(path, Warn)
             ?? throw new CheckpointException($"'{path}' holds no checkpoint (expected a run directory with {Training.Checkpoint.FolderName}/ or a step-NNNNNN folder).");
         return new ModelSource
         {
             Config = checkpoint.State.Config,
             Description = $"checkpoint '{checkpoint.Directory}' (step {checkpoint.State.Step})",
             CacheDirectory = TrainCommand.CacheBeside(checkpoint.RunDirectory),
-            LoadInto = checkpoint.LoadModel,
+            LoadInto = model => Load(path, checkpoint, model),
             Checkpoint = (checkpoint.Directory, checkpoint.State.Step),
+            DataFingerprint = checkpoint.State.DataFingerprint,
         };
+    }
+
+    static void Warn(string warning) => Console.Error.WriteLine($"warning: {warning}");
+
+    /// <summary>
+    /// Loads <paramref name="checkpoint"/>; if a training running in the run retired it since it was listed (it keeps only
+    /// its newest two), loads the run's newest checkpoint instead: the same run, so the same config.
+    /// </summary>
+    static void Load(string path, Training.Checkpoint checkpoint, nn.Module model)
+    {
+        try
+        {
+            checkpoint.LoadModel(model);
+        }
+        catch (CheckpointException) when (!Directory.Exists(checkpoint.Directory) && Training.Checkpoint.Latest(path, Warn) is { } newer)
+        {
+            Console.Error.WriteLine($"note: checkpoint '{checkpoint.Directory}' was retired by the training running in this run; loading '{newer.Directory}' (step {newer.State.Step}) instead.");
+            newer.LoadModel(model);
+        }
     }
 
     static ModelSource FromWeights(string path, string? configPath)

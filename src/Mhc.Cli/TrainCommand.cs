@@ -56,7 +56,7 @@ static class TrainCommand
         [
             (label, config.Training.Steps, attach =>
             {
-                var trainer = new Trainer(config, outDir, () => prepared.Create(config)) { Diagnose = TrainingDiagnostics.Hook(outDir) };
+                var trainer = new Trainer(config, outDir, () => prepared.Create(config)) { Diagnose = TrainingDiagnostics.Hook(outDir), DataFingerprint = prepared.DataFingerprint };
                 attach(trainer);
                 return trainer.Run(resume, cancellation);
             }),

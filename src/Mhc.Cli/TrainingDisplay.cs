@@ -12,7 +12,10 @@ static class TrainingDisplay
 {
     public static bool Interactive => AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected;
 
-    /// <summary>Runs <paramref name="jobs"/> one after another under one display; each job reports through its trainer.</summary>
+    /// <summary>
+    /// Runs <paramref name="jobs"/> one after another under one display; each job reports through its trainer. A job that
+    /// returns null was not started (the user stopped the jobs before it).
+    /// </summary>
     public static List<T> Run<T>(IReadOnlyList<(string Label, long Steps, Func<Action<Trainer>, T> Job)> jobs)
     {
         var results = new List<T>();
@@ -34,8 +37,11 @@ static class TrainingDisplay
                     var (label, steps, job) = jobs[i];
                     tasks[i].StartTask();
                     var task = tasks[i];
-                    results.Add(job(trainer => Attach(trainer, label, steps, line: false, task)));
-                    task.Value = task.MaxValue;
+                    var result = job(trainer => Attach(trainer, label, steps, line: false, task));
+                    results.Add(result);
+                    // A job that trained shows where it stopped; one read back from a finished run reported no step.
+                    if (result is null) task.Description = Markup.Escape($"{label}  not started");
+                    else if (task.Value == 0) task.Value = task.MaxValue;
                     task.StopTask();
                 }
             });

@@ -150,4 +150,45 @@ public class CliErrorTests
         Assert.DoesNotContain(".tmp-", stdout, StringComparison.Ordinal);
         Assert.Contains("eval ok", stdout, StringComparison.Ordinal);
     }
+
+    [FactWhen(Requirement.Linux, Requirement.Unprivileged)]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public void Resume_in_a_directory_without_write_permission_exits_6_saying_so()
+    {
+        using var temp = TestPaths.Temp();
+        var run = temp.File("run");
+        Assert.Equal(0, Run(["train", "--steps", "2", "--out", run, .. Tiny]).Code);
+        var mode = File.GetUnixFileMode(run);
+        File.SetUnixFileMode(run, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+        try
+        {
+            AssertError(Run(["train", "--out", run, "--resume"]), ExitCodes.WriteFailed, "is on a read-only file system (or not writable)");
+        }
+        finally
+        {
+            File.SetUnixFileMode(run, mode);
+        }
+    }
+
+    [FactWhen(Requirement.MountNamespace)]
+    public void Resume_on_a_read_only_file_system_exits_6_saying_so()
+    {
+        using var temp = TestPaths.Temp();
+        var disk = temp.File("disk");
+        var run = Path.Combine(disk, "run");
+        Assert.Equal(0, Run(["train", "--steps", "2", "--out", run, .. Tiny]).Code);
+        // The folder mounted read-only onto itself, in a private mount namespace: read-only even for root.
+        var script = $"""
+            mount --bind '{disk}' '{disk}' && mount -o remount,ro,bind '{disk}' '{disk}' || exit 99
+            '{CliProcess.Executable}' train --out '{run}' --resume
+            echo "exit=$?"
+            """;
+        var (code, stdout, stderr) = CliProcess.RunFile("unshare", ["-r", "-m", "sh", "-c", script]);
+        Assert.True(code != 99, $"could not mount the folder read-only for the test: {stderr}");
+        Assert.Contains($"exit={ExitCodes.WriteFailed}", stdout, StringComparison.Ordinal);
+        var error = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"error: run directory '{run}' is on a read-only file system (or not writable): its lock file '{Path.Combine(run, ".lock")}' cannot be created", error, StringComparison.Ordinal);
+        Assert.Contains("Read-only file system", error, StringComparison.Ordinal);   // the system's reason
+    }
 }
+

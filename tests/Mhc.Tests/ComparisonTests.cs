@@ -83,4 +83,21 @@ public class ComparisonTests
         Assert.Equal(0, summary.Single(s => s.Kind == "residual").LossSpikeSeeds);
         Assert.Equal(2, summary.Single(s => s.Kind == "hc").LossSpikeSeeds);
     }
+
+    [Fact]
+    public void An_interrupted_run_is_no_loss_spike_and_left_out_of_the_summary()
+    {
+        var summary = SeedSummary.Of(
+        [
+            (0, new KindFigures { Kind = "residual", FinalValLoss = 2 }), (1, new KindFigures { Kind = "residual", FinalValLoss = 2 }),
+            (0, new KindFigures { Kind = "hc", FinalValLoss = 2.5 }),
+            (1, new KindFigures { Kind = "hc", FinalValLoss = 9, MaxLossSpike = 0.1, Interrupted = true }),
+        ], "residual");
+        var hc = summary.Single(s => s.Kind == "hc");
+        Assert.Equal(0, hc.LossSpikeSeeds);
+        Assert.Equal(1, hc.Seeds);
+        Assert.Equal(2.5, hc.FinalValLossMean, 12);
+        Assert.Equal(0.5, hc.DiffToBaselineMean, 12);
+    }
 }
+

@@ -22,6 +22,9 @@ enum Requirement
     /// <summary>No CUDA device visible to TorchSharp (the CPU bundle, or no GPU): what the "CUDA asked for, none here" errors need.</summary>
     NoCuda,
 
+    /// <summary>An unprivileged user, whom file permissions stop (root ignores them).</summary>
+    Unprivileged,
+
     /// <summary>Debian's Python with PyTorch (<c>/usr/bin/python3</c> importing torch; <c>.ci/run</c> installs python3-torch).</summary>
     PyTorch,
 }
@@ -46,6 +49,7 @@ static class Conditions
         Requirement.Readelf => Unmet(Requirement.Linux) ?? (OnPath("readelf") ? null : "needs binutils' readelf on the PATH (apt-get install binutils)"),
         Requirement.Vector512 => Lanes512<double>.Supported ? null : "needs AVX-512: this CPU has no 512-bit vectors, so the kernels run in Vector<T> only",
         Requirement.PyTorch => PyTorchProblem.Value,
+        Requirement.Unprivileged => Environment.IsPrivilegedProcess ? "runs as root, whom file permissions do not stop (a read-only mount still does: see the MountNamespace tests)" : null,
         Requirement.NoCuda => TorchSharp.torch.cuda.is_available() ? "this machine has CUDA, so asking for it is not an error here" : null,
         _ => throw new ArgumentOutOfRangeException(nameof(requirement), requirement, null),
     };

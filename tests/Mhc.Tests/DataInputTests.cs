@@ -1,11 +1,14 @@
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
 using Mhc.Cli;
 using Mhc.Data;
+using Mhc.Training;
 using SkiaSharp;
 using static Mhc.Tests.InProcessCli;
 
 namespace Mhc.Tests;
 
-/// <summary>Hostile data (issue 25, items 3, 4, 7, 8, 13, 21): damaged token caches, folder links, devices, small or oversized image sets.</summary>
+/// <summary>Hostile data (issue 25, items 3, 4, 7, 8, 13, 15, 21): damaged token caches, folder links, devices, small or oversized image sets, data changed under a run.</summary>
 public class DataInputTests
 {
     [Fact]
@@ -52,10 +55,10 @@ public class DataInputTests
         Assert.StartsWith("error: data file '/dev/zero' is not a regular file", err, StringComparison.Ordinal);
     }
 
-    [FactWhen(Requirement.Linux)]
+    [FactWhen(Requirement.Linux, Requirement.Unprivileged)]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public void An_unreadable_data_folder_exits_3()
     {
-        if (Environment.UserName == "root" || OperatingSystem.IsWindows()) return;   // root reads any folder; nothing to test
         using var temp = TestPaths.Temp();
         var data = temp.File("locked");
         Directory.CreateDirectory(Path.Combine(data, "sub"));
@@ -132,4 +135,67 @@ public class DataInputTests
         error = Assert.Throws<InvalidDataException>(() => ImageFolder.Load(root, 4, 0.5));
         Assert.Contains($"image file '{truncated}' is incomplete", error.Message, StringComparison.Ordinal);
     }
+
+    static string Sentences(int variant) =>
+        string.Concat(Enumerable.Range(0, 300).Select(i => $"line {i}: the {(i * 7 + variant) % 13} cats sat on mat {i % 5}.\n"));
+
+    /// <summary>A text file and a run of 2 steps trained on it.</summary>
+    static (string Data, string Run) TrainedOnText(TempDirectory temp)
+    {
+        var data = temp.File("corpus.txt");
+        File.WriteAllText(data, Sentences(0));
+        var run = temp.File("run");
+        Assert.Equal(0, Run(["train", "--data", data, "--tokenizer", "byte", "--steps", "2", "--out", run,
+            "--layers", "1", "--d-model", "32", "--heads", "2", "--seq-len", "16", "--batch-size", "4"]).Code);
+        return (data, run);
+    }
+
+    [Fact]
+    public void Data_changed_since_training_is_refused_on_resume_and_named_in_a_warning_by_eval()
+    {
+        using var temp = TestPaths.Temp();
+        var (data, run) = TrainedOnText(temp);
+        var state = Checkpoint.Latest(run)!.State;
+        Assert.StartsWith("sha256:", state.DataFingerprint, StringComparison.Ordinal);
+        var same = Run(["train", "--out", run, "--resume"]);
+        Assert.Equal(0, same.Code);
+        Assert.DoesNotContain("changed", same.Err, StringComparison.Ordinal);
+
+        File.WriteAllText(data, Sentences(1));   // same length, other text
+        var resumed = Run(["train", "--out", run, "--resume"]);
+        Assert.Equal(ExitCodes.DataError, resumed.Code);
+        var error = Assert.Single(resumed.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("error: data '", error, StringComparison.Ordinal);
+        Assert.Contains("corpus.txt' has changed since run directory", error, StringComparison.Ordinal);
+
+        var evaluated = Run(["eval", "--checkpoint", run]);
+        Assert.Equal(0, evaluated.Code);
+        var warning = Assert.Single(evaluated.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("warning: data '", warning, StringComparison.Ordinal);
+        Assert.Contains("corpus.txt' has changed since checkpoint", warning, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_run_from_before_data_fingerprints_is_resumed_and_evaluated_without_a_check()
+    {
+        using var temp = TestPaths.Temp();
+        var (data, run) = TrainedOnText(temp);
+        // As written before fingerprints were kept: no data_fingerprint in state.json, checksums to match.
+        var checkpoint = Checkpoint.Latest(run)!.Directory;
+        var statePath = Path.Combine(checkpoint, "state.json");
+        var json = JsonNode.Parse(File.ReadAllText(statePath))!.AsObject();
+        Assert.True(json.Remove("data_fingerprint"));
+        var bytes = System.Text.Encoding.UTF8.GetBytes(json.ToJsonString());
+        File.WriteAllBytes(statePath, bytes);
+        var sumsPath = Path.Combine(checkpoint, "checksums.json");
+        var sums = JsonNode.Parse(File.ReadAllText(sumsPath))!.AsObject();
+        sums["state.json"] = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        File.WriteAllText(sumsPath, sums.ToJsonString());
+        Assert.Null(Checkpoint.Latest(run)!.State.DataFingerprint);
+
+        File.WriteAllText(data, Sentences(1));
+        Assert.Equal((0, ""), Run(["eval", "--checkpoint", run]));
+        Assert.Equal(0, Run(["train", "--out", run, "--resume"]).Code);
+    }
 }
+

@@ -11,8 +11,14 @@ namespace Mhc.Cli.Reports;
 /// <param name="PeakMemoryMb">Peak resident memory of the process during the run.</param>
 /// <param name="Failure">Why the run stopped early (a non-finite loss…), or null when it finished.</param>
 /// <param name="Seed">The seed of its initialisation and batch order.</param>
+/// <param name="Interrupted">Stopped by Ctrl+C or SIGTERM before its last step: its figures cover fewer steps than the others'.</param>
 sealed record ComparedRun(string Kind, TrainingSummary Summary, IReadOnlyList<MetricsRecord> Metrics, StabilityProfile? Profile, double PeakMemoryMb,
-    string? Failure = null, int Seed = 0);
+    string? Failure = null, int Seed = 0, bool Interrupted = false);
+
+/// <summary>A run of a comparison that was never started because the comparison was interrupted before it.</summary>
+/// <param name="Kind">Connection kind name.</param>
+/// <param name="Seed">Its seed.</param>
+sealed record NotStartedRun(string Kind, int Seed);
 
 /// <summary>The figures of one kind in a comparison (the rows of report.json).</summary>
 sealed record KindFigures
@@ -83,8 +89,11 @@ sealed record KindFigures
     /// <summary>Peak resident memory of the process during this run.</summary>
     public double PeakMemoryMb { get; init; }
 
-    /// <summary>Why the run stopped early, or null when it finished.</summary>
+    /// <summary>Why the run stopped early (a non-finite loss or gradient), or null when it finished or was interrupted.</summary>
     public string? Failure { get; init; }
+
+    /// <summary>Stopped by Ctrl+C or SIGTERM before its last step: left out of the summary over seeds.</summary>
+    public bool Interrupted { get; init; }
 }
 
 /// <summary>Turns the runs of a comparison into per-kind figures, each computed the same way for every kind.</summary>
@@ -143,6 +152,7 @@ static class Comparison
                 StepTimeRatioToResidual = residual is null ? null : MedianStepMs(m) / MedianStepMs(residual.Metrics),
                 PeakMemoryMb = run.PeakMemoryMb,
                 Failure = run.Failure,
+                Interrupted = run.Interrupted,
             };
         }).ToList();
     }

@@ -26,7 +26,8 @@ static class ComparisonReport
         ("mHC extra training time", "6.7% at n = 4 (GPU, fused kernels, recomputation, pipeline overlap)"),
     ];
 
-    public static void Write(string outDir, RunConfig config, IReadOnlyList<ComparedRun> runs, IReadOnlyList<KindFigures> figures, string command)
+    public static void Write(string outDir, RunConfig config, IReadOnlyList<ComparedRun> runs, IReadOnlyList<KindFigures> figures, string command,
+        IReadOnlyList<NotStartedRun> notStarted)
     {
         Directory.CreateDirectory(outDir);
         var charts = new List<(string Caption, string File)>
@@ -63,27 +64,42 @@ static class ComparisonReport
             config = JsonDocument.Parse(config.ToJson()).RootElement,
             results = figures,
             summary,
+            not_started = notStarted,
         }, Json));
 
-        var document = Build(config, runs, figures, summary, baseline, command, charts);
+        var document = Build(config, runs, figures, summary, baseline, command, charts, notStarted);
         AtomicFile.WriteAllText(Path.Combine(outDir, "report.md"), document.ToMarkdown());
         AtomicFile.WriteAllText(Path.Combine(outDir, "report.html"), document.ToHtml("mHC.NET comparison", outDir));
     }
 
-    public static void PrintTable(IReadOnlyList<KindFigures> figures, string baseline)
+    public static void PrintTable(IReadOnlyList<KindFigures> figures, string baseline, IReadOnlyList<NotStartedRun> notStarted)
     {
         var (header, rows) = MainTable(figures);
         var widths = header.Select((h, i) => Math.Max(h.Length, rows.Select(r => r[i].Length).DefaultIfEmpty(0).Max())).ToArray();
         Console.WriteLine(string.Join("  ", header.Select((h, i) => h.PadLeft(widths[i]))));
         foreach (var row in rows) Console.WriteLine(string.Join("  ", row.Select((c, i) => c.PadLeft(widths[i]))));
         foreach (var row in Summary(figures, baseline).Where(r => r.Verdict != "baseline")) Console.WriteLine(SeedSummary.Sentence(row, baseline));
+        foreach (var line in Stops(figures, notStarted)) Console.WriteLine(line);
     }
+
+    /// <summary>What Ctrl+C or SIGTERM left out: the runs interrupted, and those never started.</summary>
+    static IEnumerable<string> Stops(IReadOnlyList<KindFigures> figures, IReadOnlyList<NotStartedRun> notStarted)
+    {
+        var seeded = figures.Select(f => f.Seed).Concat(notStarted.Select(n => n.Seed)).Distinct().Count() > 1;
+        var interrupted = figures.Where(f => f.Interrupted).Select(f => Name(f.Kind, f.Seed, seeded)).ToList();
+        if (interrupted.Count > 0)
+            yield return $"Interrupted (Ctrl+C or SIGTERM) before their last step, so left out of the summary: {string.Join(", ", interrupted)}.";
+        if (notStarted.Count > 0)
+            yield return $"Not started, because the comparison was stopped before them: {string.Join(", ", notStarted.Select(n => Name(n.Kind, n.Seed, seeded)))}.";
+    }
+
+    static string Name(string kind, int seed, bool seeded) => seeded ? $"{kind} (seed {seed})" : kind;
 
     static List<KindSummary> Summary(IReadOnlyList<KindFigures> figures, string baseline) =>
         SeedSummary.Of(figures.Select(f => (f.Seed, f)).ToList(), baseline);
 
     static ReportDocument Build(RunConfig config, IReadOnlyList<ComparedRun> runs, IReadOnlyList<KindFigures> figures, List<KindSummary> summary,
-        string baseline, string command, List<(string Caption, string File)> charts)
+        string baseline, string command, List<(string Caption, string File)> charts, IReadOnlyList<NotStartedRun> notStarted)
     {
         var t = config.Training;
         var vision = config.Task == RunConfig.Vision;
@@ -119,7 +135,7 @@ static class ComparisonReport
                   "means; first = at the first diagnosed step): 1 and 0 for an identity map (docs/connections.md). Convergence speed-up = steps the baseline needed to first reach " +
                   "its final validation loss, divided by the steps this kind needed to reach it (– = never reached). Step-time ratios come from runs made one " +
                   "after another; `mhc bench` measures them side by side. Peak memory is the process's peak resident set during the run.");
-        doc.Heading2("What happened").List(Narrative(figures, runs, baseline));
+        doc.Heading2("What happened").List(Narrative(figures, runs, baseline).Concat(Stops(figures, notStarted)));
         doc.Heading2("Beside the papers").Table(["measure", "this comparison", "papers report"], PaperRows(figures));
         doc.Heading2("Diagnostics at the end of training")
             .Table(["kind", "composite fwd gain (of mean)", "composite bwd gain (of mean)", "max single fwd gain", "max |row/col sum − 1| of H_res",
@@ -157,7 +173,7 @@ static class ComparisonReport
             "signal gain min … max", "signal identity error first / max", "convergence speed-up", "tokens/s", "step time / residual", "peak MB"]);
         var rows = figures.Select(f =>
         {
-            var row = new List<string> { f.Kind + (f.Failure is null ? "" : " (stopped)"), F(f.FinalTrainLoss), F(f.FinalValLoss) };
+            var row = new List<string> { f.Kind + (f.Failure is not null ? " (stopped)" : f.Interrupted ? " (interrupted)" : ""), F(f.FinalTrainLoss), F(f.FinalValLoss) };
             if (seeded) row.Insert(1, f.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture));
             if (accuracy) row.Add(f.FinalValAccuracy is { } a ? $"{a:P1}" : "–");
             row.AddRange([Signed(f.GapToBaseline), $"{F(f.MaxLossSpike)} @{f.MaxLossSpikeStep}", F(f.MaxGradNorm, 2), F(f.MaxCompositeForwardGain, 3),
@@ -174,12 +190,13 @@ static class ComparisonReport
         foreach (var f in figures)
         {
             var optimum = f.OptimalValLoss is { } o ? $" (corpus optimum {o:F4}, gap {f.FinalValLoss - o:F4})" : "";
-            var name = figures.Select(x => x.Seed).Distinct().Count() > 1 ? $"{f.Kind} (seed {f.Seed})" : f.Kind;
+            var name = Name(f.Kind, f.Seed, figures.Select(x => x.Seed).Distinct().Count() > 1);
             var line = $"{name}: final validation loss {F(f.FinalValLoss)}{optimum}";
             if (f.Kind != baseline) line += $", {Signed(f.GapToBaseline)} against {baseline}";
             line += $"; largest composite gain {F(f.MaxCompositeForwardGain, 3)} forward / {F(f.MaxCompositeBackwardGain, 3)} backward; " +
                     $"largest loss spike {F(f.MaxLossSpike)} at step {f.MaxLossSpikeStep}; largest gradient norm {F(f.MaxGradNorm, 2)}.";
             if (f.Failure is not null) line += $" The run {f.Failure}.";
+            if (f.Interrupted) line += $" The run was interrupted at step {runs.First(r => r.Kind == f.Kind && r.Seed == f.Seed).Summary.Steps}; its figures cover the steps before.";
             yield return line;
         }
         var hc = figures.FirstOrDefault(f => f.Kind == "hc") ?? figures.FirstOrDefault(f => f.Kind == "hc-static");

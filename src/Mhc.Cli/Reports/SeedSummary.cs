@@ -27,7 +27,7 @@ sealed record KindSummary
     /// <summary>Largest composite forward gain over seeds, sub-layers and training.</summary>
     public double MaxCompositeForwardGainMax { get; init; }
 
-    /// <summary>Seeds whose run had a loss spike (<see cref="Comparison.SpikeThreshold"/>) or stopped on a non-finite loss.</summary>
+    /// <summary>Seeds whose run had a loss spike (<see cref="Comparison.SpikeThreshold"/>) or stopped on a non-finite loss (not: was interrupted).</summary>
     public int LossSpikeSeeds { get; init; }
 
     /// <summary><c>baseline</c>, <c>better</c> or <c>worse</c> (the interval excludes 0), or <c>within noise</c>.</summary>
@@ -52,12 +52,16 @@ static class SeedSummary
     /// <summary>t(0.975, <paramref name="df"/>).</summary>
     public static double TQuantile(int df) => df < 1 ? double.NaN : df <= T975.Length ? T975[df - 1] : 1.96;
 
-    /// <summary>One row per kind, in the order of the runs, from the per-seed figures.</summary>
+    /// <summary>
+    /// One row per kind, in the order of the runs, from the per-seed figures. Interrupted runs are left out: they trained
+    /// fewer steps, so their losses are not comparable, and being stopped says nothing about stability.
+    /// </summary>
     /// <param name="figures">Every run's figures with its seed.</param>
     /// <param name="baseline">The baseline kind.</param>
     public static List<KindSummary> Of(IReadOnlyList<(int Seed, KindFigures Figures)> figures, string baseline)
     {
         ArgumentNullException.ThrowIfNull(figures);
+        figures = figures.Where(f => !f.Figures.Interrupted).ToList();
         var baselineLoss = figures.Where(f => f.Figures.Kind == baseline).ToDictionary(f => f.Seed, f => f.Figures.FinalValLoss);
         return figures.GroupBy(f => f.Figures.Kind).Select(group =>
         {

@@ -29,12 +29,16 @@ public sealed record CheckpointState
 
     /// <summary>The run's configuration, so a checkpoint folder is self-contained.</summary>
     public RunConfig Config { get; init; } = new();
+
+    /// <summary>The data the run trains on (<see cref="Training.DataFingerprint"/>); null in checkpoints written before it was kept.</summary>
+    public string? DataFingerprint { get; init; }
 }
 
 /// <summary>
 /// One checkpoint folder <c>checkpoints/step-NNNNNN/</c>: <c>model.bin</c>, <c>optimizer.bin</c>,
 /// <c>state.json</c> and <c>checksums.json</c> (SHA-256 of the others). Written into a temporary folder,
-/// flushed to disk, then renamed: a checkpoint is never seen half-written; a damaged one fails its checksums.
+/// flushed to disk, then renamed: a checkpoint is never seen half-written; a damaged one fails its checksums. An old one is
+/// retired the same way, renamed out of sight before it is deleted, so a reader never sees it half-deleted either.
 /// </summary>
 public sealed class Checkpoint
 {
@@ -45,6 +49,9 @@ public sealed class Checkpoint
     const string OptimizerFile = "optimizer.bin";
     const string StateFile = "state.json";
     const string ChecksumFile = "checksums.json";
+
+    /// <summary>Prefix of checkpoints being deleted; readers list only <c>step-*</c>.</summary>
+    const string RetiredPrefix = ".retired-";
 
     Checkpoint(string directory, CheckpointState state)
     {
@@ -77,8 +84,9 @@ public sealed class Checkpoint
         System.IO.Directory.CreateDirectory(root);
         var final = Path.Combine(root, $"step-{state.Step:D6}");
         var temp = $"{final}.tmp-{Environment.ProcessId}";
-        // Folders left by a run that was killed mid-save are abandoned (the run lock guarantees one writer).
-        foreach (var stale in System.IO.Directory.EnumerateDirectories(root, "step-*.tmp-*")) TryDelete(stale);
+        // Folders left by a run that was killed mid-save or mid-delete are abandoned (the run lock guarantees one writer).
+        foreach (var stale in System.IO.Directory.EnumerateDirectories(root, "step-*.tmp-*")
+            .Concat(System.IO.Directory.EnumerateDirectories(root, RetiredPrefix + "*"))) TryDelete(stale);
         try
         {
             System.IO.Directory.CreateDirectory(temp);
@@ -92,7 +100,7 @@ public sealed class Checkpoint
             WriteDurably(Path.Combine(temp, StateFile), s => JsonSerializer.Serialize(s, state, RunConfig.Json));
             var checksums = new[] { ModelFile, OptimizerFile, StateFile }.ToDictionary(f => f, f => Hash(Path.Combine(temp, f)));
             WriteDurably(Path.Combine(temp, ChecksumFile), s => JsonSerializer.Serialize(s, checksums));
-            if (System.IO.Directory.Exists(final)) System.IO.Directory.Delete(final, recursive: true);
+            if (System.IO.Directory.Exists(final)) Retire(final);   // a damaged one of the same step
             System.IO.Directory.Move(temp, final);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -107,16 +115,31 @@ public sealed class Checkpoint
     /// <summary>
     /// Keeps the newest <paramref name="keep"/> intact checkpoints and deletes the older ones. Damaged checkpoints
     /// never count as kept (a run restarted after they failed would otherwise delete its own new ones); those newer
-    /// than the kept ones stay for inspection until a save of the same step replaces them.
+    /// than the kept ones stay for inspection until a save of the same step replaces them. A checkpoint is renamed before
+    /// it is deleted file by file: <c>eval</c> or <c>sample</c> reading the run meanwhile never finds a partial one.
     /// </summary>
     static void Retain(string root, int keep, string justWritten)
     {
         var intact = 0;
         foreach (var candidate in Complete(root))
         {
-            if (intact >= keep) TryDelete(candidate);
+            if (intact >= keep) Retire(candidate);
             else if (candidate == justWritten || IsIntact(candidate)) intact++;
         }
+    }
+
+    static void Retire(string directory)
+    {
+        var retired = Path.Combine(Path.GetDirectoryName(directory)!, $"{RetiredPrefix}{Path.GetFileName(directory)}-{Environment.ProcessId}");
+        try
+        {
+            System.IO.Directory.Move(directory, retired);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return;   // still whole; retried at the next save
+        }
+        TryDelete(retired);
     }
 
     static bool IsIntact(string directory)
@@ -135,6 +158,8 @@ public sealed class Checkpoint
     /// <summary>
     /// The newest intact checkpoint of a run directory (or the given checkpoint folder itself). Damaged or
     /// incomplete ones are reported through <paramref name="warn"/> and skipped, so the previous good one is used.
+    /// A checkpoint that vanishes while it is read was retired by a training running in the run: the folder is listed
+    /// again, once, to find the newer one.
     /// </summary>
     /// <param name="path">A run directory or one checkpoint folder.</param>
     /// <param name="warn">Receives one line per skipped checkpoint.</param>
@@ -144,16 +169,26 @@ public sealed class Checkpoint
         if (File.Exists(Path.Combine(path, StateFile))) return Open(path);
         var root = Path.Combine(path, FolderName);
         if (!System.IO.Directory.Exists(root)) return null;
-        foreach (var candidate in Complete(root))
+        for (var listing = 0; listing < 2; listing++)
         {
-            try
+            var vanished = false;
+            foreach (var candidate in Complete(root))
             {
-                return Open(candidate);
+                try
+                {
+                    return Open(candidate);
+                }
+                catch (CheckpointException) when (listing == 0 && !System.IO.Directory.Exists(candidate))
+                {
+                    vanished = true;
+                    break;
+                }
+                catch (CheckpointException e)
+                {
+                    warn?.Invoke($"{e.Message} Falling back to the previous checkpoint.");
+                }
             }
-            catch (CheckpointException e)
-            {
-                warn?.Invoke($"{e.Message} Falling back to the previous checkpoint.");
-            }
+            if (!vanished) break;
         }
         return null;
     }
@@ -162,6 +197,19 @@ public sealed class Checkpoint
     /// <param name="directory">A <c>step-NNNNNN</c> folder.</param>
     /// <exception cref="CheckpointException">A file is missing or does not match its checksum.</exception>
     public static Checkpoint Open(string directory)
+    {
+        try
+        {
+            return Verify(directory);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            // Gone between the check for it and the read: retired by a training running in this run.
+            throw new CheckpointException($"checkpoint '{directory}' is incomplete: {e.Message}", e);
+        }
+    }
+
+    static Checkpoint Verify(string directory)
     {
         var checksumPath = Path.Combine(directory, ChecksumFile);
         if (!File.Exists(checksumPath))

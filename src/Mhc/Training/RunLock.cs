@@ -13,19 +13,27 @@ sealed class RunLock : IDisposable
 
     RunLock(FileStream stream) => this.stream = stream;
 
-    /// <summary>Takes the lock or throws <see cref="RunDirectoryInUseException"/>.</summary>
+    /// <summary>
+    /// Takes the lock or throws <see cref="RunDirectoryInUseException"/>; an <see cref="IOException"/> saying so when the
+    /// directory cannot be written (a read-only file system, or no permission).
+    /// </summary>
     /// <param name="runDirectory">Run directory (created if missing).</param>
     public static RunLock Acquire(string runDirectory)
     {
-        Directory.CreateDirectory(runDirectory);
         var path = Path.Combine(runDirectory, FileName);
         try
         {
+            Directory.CreateDirectory(runDirectory);
             var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
             stream.SetLength(0);
             using (var writer = new StreamWriter(stream, leaveOpen: true)) writer.Write(Environment.ProcessId);
             stream.Flush();
             return new RunLock(stream);
+        }
+        catch (Exception e) when ((e is IOException or UnauthorizedAccessException) && !Writable(runDirectory))
+        {
+            throw new IOException($"run directory '{runDirectory}' is on a read-only file system (or not writable): its lock file '{path}' cannot be created ({e.Message.TrimEnd('.')}). " +
+                "Copy the run to a writable directory to resume it there.", e);
         }
         catch (IOException e)
         {
@@ -39,6 +47,24 @@ sealed class RunLock : IDisposable
                 // The owner's pid is only informative.
             }
             throw new RunDirectoryInUseException($"run directory '{runDirectory}' is in use by {owner} (lock file {path}); wait for it to finish or choose another directory.", e);
+        }
+    }
+
+    /// <summary>
+    /// Whether a file can be created in <paramref name="directory"/>: what tells a lock held by another process from a
+    /// directory that cannot be written, also for root, whom permissions do not stop but a read-only mount does.
+    /// </summary>
+    static bool Writable(string directory)
+    {
+        try
+        {
+            using var probe = new FileStream(Path.Combine(directory, $".write-test-{Environment.ProcessId}"), FileMode.CreateNew, FileAccess.Write,
+                FileShare.None, 1, FileOptions.DeleteOnClose);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
         }
     }
 

@@ -71,6 +71,12 @@ public sealed class Trainer
     /// </summary>
     public Func<ITrainingTask, long, DiagnosticsSummary?>? Diagnose { get; init; }
 
+    /// <summary>
+    /// The data's <see cref="Training.DataFingerprint"/>, kept in every checkpoint; a resume whose data differs from the
+    /// checkpoint's is refused. Null = not known (nothing is checked).
+    /// </summary>
+    public string? DataFingerprint { get; init; }
+
     /// <summary>Runs (or, with <paramref name="resume"/>, continues) training to the configured step count.</summary>
     /// <param name="resume">Continue from the newest intact checkpoint of the run directory.</param>
     /// <param name="cancellation">Stops after the current step; the run can be resumed from its last checkpoint.</param>
@@ -125,6 +131,7 @@ public sealed class Trainer
                 ElapsedS = elapsedBefore + clock.Elapsed.TotalSeconds,
                 RngState = Checkpoint.CaptureRng(),
                 Config = config,
+                DataFingerprint = DataFingerprint,
             });
             lastSaved = step;
         }
@@ -266,6 +273,9 @@ public sealed class Trainer
         }
         if (existing is not null && ConfigDifference.Find(existing.State.Config, config) is { } checkpointDifference)
             throw new CheckpointException($"checkpoint '{existing.Directory}' is from a different configuration ({checkpointDifference}).");
+        if (existing?.State.DataFingerprint is { } trained && DataFingerprint is { } now && trained != now)
+            throw new InvalidDataException($"data '{config.Data.Path}' has changed since run directory '{runDirectory}' was trained on it " +
+                $"(fingerprint {now}; checkpoint step {existing.State.Step} has {trained}): restore that data to resume, or start a new run in another directory.");
         if (existing is null)
         {
             if (resume && hasRun) Warning?.Invoke($"no intact checkpoint in '{runDirectory}'; starting from step 0.");

@@ -8,7 +8,11 @@ namespace Mhc.Training;
 /// <param name="Config">The config with data-dependent values filled in.</param>
 /// <param name="DataDescription">What the data is, for reports.</param>
 /// <param name="Create">Builds a fresh task (model and batches) over the loaded data.</param>
-public sealed record PreparedTask(RunConfig Config, string DataDescription, Func<RunConfig, ITrainingTask> Create);
+public sealed record PreparedTask(RunConfig Config, string DataDescription, Func<RunConfig, ITrainingTask> Create)
+{
+    /// <summary>What the data is, as <see cref="Training.DataFingerprint"/> (checkpoints keep it; null = unknown).</summary>
+    public string? DataFingerprint { get; init; }
+}
 
 /// <summary>Loads a run's data once and builds its tasks: the language model or the vision model.</summary>
 public static class TrainingTasks
@@ -33,10 +37,16 @@ public static class TrainingTasks
         {
             var images = config.Data.LoadImages(config.Vit.ImageSize);
             var resolved = config with { Vit = config.Vit with { Classes = images.ClassNames.Count, Channels = images.Channels } };
-            return new PreparedTask(resolved, images.Description, c => new VisionTask(c, images));
+            return new PreparedTask(resolved, images.Description, c => new VisionTask(c, images))
+            {
+                DataFingerprint = config.Data.Path is null ? Training.DataFingerprint.BuiltIn : Training.DataFingerprint.Of(images),
+            };
         }
         var corpus = config.Data.Load(config.Model.SeqLen, cacheDirectory);
         var language = config with { Model = config.Model with { VocabSize = corpus.VocabSize } };
-        return new PreparedTask(language, corpus.Description, c => new LanguageModelTask(c, corpus));
+        return new PreparedTask(language, corpus.Description, c => new LanguageModelTask(c, corpus))
+        {
+            DataFingerprint = config.Data.Path is null ? Training.DataFingerprint.BuiltIn : Training.DataFingerprint.Of(corpus),
+        };
     }
 }
