@@ -62,6 +62,40 @@ public class ConnectionChainTests
         Assert.Contains(reference.Grads, g => g.Key.EndsWith("branch.qkv.weight", StringComparison.Ordinal) && g.Value.Any(v => v != 0));
     }
 
+    static double[] EvalLogits(ConnectionKind kind, bool fused, int batch)
+    {
+        manual_seed(94);
+        using var model = new Gpt(new GptConfig
+        {
+            VocabSize = 30, DModel = 16, Layers = 3, Heads = 2, SeqLen = 10,
+            Connection = new ConnectionOptions { Kind = kind, Streams = 4, Fused = fused },
+        });
+        model.to(ScalarType.Float64);
+        model.eval();
+        Reference.Randomize(model, 0.3);
+        manual_seed(95);
+        using var ids = randint(0, 30, [batch, 10]);
+        using var _ = no_grad();
+        using var logits = model.call(ids);
+        return Reference.Values(logits);
+    }
+
+    [Theory]
+    [InlineData(ConnectionKind.Manifold, 1)]
+    [InlineData(ConnectionKind.Manifold, 7)]    // 70 tokens: each write made range by range inside the next coefficient pass
+    [InlineData(ConnectionKind.HyperDynamic, 7)]
+    [InlineData(ConnectionKind.HyperStatic, 2)]
+    [InlineData(ConnectionKind.ManifoldLite, 7)]
+    [InlineData(ConnectionKind.ManifoldResPre, 2)]
+    public void Fused_chain_without_gradients_matches_the_reference_path(ConnectionKind kind, int batch)
+    {
+        var reference = EvalLogits(kind, fused: false, batch);
+        var fused = EvalLogits(kind, fused: true, batch);
+        Assert.Equal(reference.Length, fused.Length);
+        for (var i = 0; i < reference.Length; i++)
+            Assert.True(Math.Abs(reference[i] - fused[i]) <= 1e-10 * (1 + Math.Abs(reference[i])), $"[{i}]: reference {reference[i]}, fused {fused[i]}");
+    }
+
     [Theory]
     [InlineData(4, 16, 3)]
     [InlineData(4, 60, 6)]

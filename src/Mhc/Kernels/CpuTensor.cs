@@ -37,7 +37,10 @@ static class CpuTensor
         var chunks = (count + chunk - 1) / chunk;
         var threads = Math.Max(1, TorchSharp.torch.get_num_threads());
         void Run(long c) => body(c * chunk, Math.Min(count, (c + 1) * chunk));
-        if (threads > 1 && chunks > 1 && OpenMpTeam.Available) OpenMpTeam.For(chunks, threads, Run);
+        // One chunk (a generated token's few rows) runs here: waking a pool thread for it costs more than the work.
+        if (chunks <= 1 || threads == 1)
+            for (long c = 0; c < chunks; c++) Run(c);
+        else if (OpenMpTeam.Available) OpenMpTeam.For(chunks, threads, Run);
         else Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, Run);
     }
 }

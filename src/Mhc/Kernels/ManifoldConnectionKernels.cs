@@ -49,13 +49,13 @@ static class ManifoldConnectionKernels
         var width = phi.size(1);
         var result = new Result(empty([tokens, n], v.dtype), empty([tokens, n], v.dtype), empty([tokens, n, n], v.dtype),
             empty([tokens, width], v.dtype), empty([tokens], v.dtype), branchInput ? empty([tokens, v.size(1) / n], v.dtype) : null);
-        // φ with its columns padded to whole product tiles, zeros past the last (multiplied in, never read out).
-        using var phiPadded = zeros([phi.size(0), PaddedWidth((int)width)], phi.dtype);
-        phiPadded.narrow(1, 0, width).copy_(phi);
-        if (v.dtype == ScalarType.Float32) Forward<float>(v, phiPadded, p, n, iterations, epsilon, result, write);
-        else Forward<double>(v, phiPadded, p, n, iterations, epsilon, result, write);
+        if (v.dtype == ScalarType.Float32) Forward<float>(v, p, n, iterations, epsilon, result, write);
+        else Forward<double>(v, p, n, iterations, epsilon, result, write);
         return result;
     }
+
+    // Tokens from which the forward pads φ's columns (one block: below it, at most a block's product is done).
+    const int PadFrom = Block;
 
     // A multiple of two vectors of every width AddProduct runs in (4 to 16 floats, 2 to 8 doubles).
     static int PaddedWidth(int width) => (width + 31) / 32 * 32;
@@ -81,11 +81,21 @@ static class ManifoldConnectionKernels
         return (gx, gradients);
     }
 
-    static void Forward<T>(Tensor v, Tensor phiPadded, ManifoldParameters p, int n, int iterations, double epsilon, Result result,
+    static void Forward<T>(Tensor v, ManifoldParameters p, int n, int iterations, double epsilon, Result result,
         StreamMixing.WritePass? write) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (size, width, padded) = ((int)v.size(1), ManifoldCoefficientKernels.Width(n), (int)phiPadded.size(1));
-        var d = size / n;
+        var (size, width) = ((int)v.size(1), ManifoldCoefficientKernels.Width(n));
+        var (d, padded) = (size / n, PaddedWidth(width));
+        // φ with its columns padded to whole product tiles, zeros past the last (multiplied in, never read out). For a
+        // few tokens (a generated one) making the copy costs more than the product it speeds up: φ is read as it is.
+        var phiStride = v.size(0) >= PadFrom ? padded : width;
+        var phiCopy = ArrayPool<T>.Shared.Rent(size * phiStride);
+        ReadOnlySpan<T> phis = CpuTensor.Span<T>(p.Phi);
+        for (var k = 0; k < size; k++)
+        {
+            phis.Slice(k * width, width).CopyTo(phiCopy.AsSpan(k * phiStride, width));
+            phiCopy.AsSpan(k * phiStride + width, phiStride - width).Clear();
+        }
         var (eps, inverseSize) = (T.CreateChecked(epsilon), T.One / T.CreateChecked(size));
         CpuTensor.ParallelChunks(v.size(0), Block, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
         {
@@ -98,7 +108,7 @@ static class ManifoldConnectionKernels
             // make one more pass over the state.
             Span<T> raw = stackalloc T[Block * padded];
             raw.Clear();
-            VectorOps.AddProduct(raw, padded, count, vs, size, 1, CpuTensor.Span<T>(phiPadded), padded, size, padded);
+            VectorOps.AddProduct(raw, padded, count, vs, size, 1, phiCopy, phiStride, size, phiStride);
             for (var t = 0; t < count; t++)
             {
                 var vt = vs.Slice(t * size, size);
@@ -113,6 +123,7 @@ static class ManifoldConnectionKernels
             var us = CpuTensor.Span<T>(branchInput).Slice(a * d, count * d);
             for (var t = 0; t < count; t++) StreamMixing.ReadToken(us.Slice(t * d, d), vs.Slice(t * size, size), pre.Slice(t * n, n), n, d);
         });
+        ArrayPool<T>.Shared.Return(phiCopy);
     }
 
     static ManifoldParameters Backward<T>(Tensor v, Tensor phiRows, ManifoldParameters p, int n, int iterations, Result saved,
