@@ -30,6 +30,7 @@ public static class Streams
         ArgumentNullException.ThrowIfNull(x);
         if (x.dim() != 4)
             throw new ArgumentException($"Streams.Collapse expects a stream state [B, T, n, d]; got rank {x.dim()} [{string.Join(", ", x.shape)}].", nameof(x));
-        return x.sum(-2);
+        // One stream (the residual network) is its own sum: a view, not a copy and a reduction in the backward.
+        return x.size(-2) == 1 ? x.squeeze(-2) : x.sum(-2);
     }
 }
