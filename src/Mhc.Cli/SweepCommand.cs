@@ -64,7 +64,8 @@ static class SweepCommand
                 config = config with { Training = config.Training with { Seed = seed } };
                 var runDir = Path.Combine(outDir, $"{name}={Text(c.Value)}", kind.ToName(), $"seed-{seed}");
                 var job = ComparisonJob.Create(prepared, config, kind.ToName(), seed, runDir, $"{name}={Text(c.Value)} {kind.ToName()} s{seed}", resumable: true, cancellation.Token);
-                return (job.Label, job.Steps, (Func<Action<Trainer>, (double Value, ComparedRun? Run)>)(attach => (c.Value, job.Job(attach))));
+                // null when the run was not started (stopped before it), which the display shows as such.
+                return (job.Label, job.Steps, (Func<Action<Trainer>, (double Value, ComparedRun Run)?>)(attach => job.Job(attach) is { } run ? (c.Value, run) : null));
             }))).ToList();
             var runs = TrainingDisplay.Run(jobs);
             if (cancellation.IsRequested)
@@ -73,7 +74,7 @@ static class SweepCommand
                 return cancellation.ExitCode;
             }
             // Not stopped, so every run was started and finished.
-            var rows = runs.GroupBy(r => r.Value).SelectMany(g => Comparison.Figures(g.Select(x => x.Run!).ToList()).Select(f => new SweepRow(name, g.Key, f))).ToList();
+            var rows = runs.Select(r => r!.Value).GroupBy(r => r.Value).SelectMany(g => Comparison.Figures(g.Select(x => x.Run).ToList()).Select(f => new SweepRow(name, g.Key, f))).ToList();
             var command = "mhc " + string.Join(' ', CliApp.Arguments);
             SweepReport.Write(outDir, name, rows, command);
             Console.WriteLine($"sweep: {Path.Combine(outDir, "sweep.md")} (and sweep.html, sweep.json, *.png)");

@@ -88,13 +88,17 @@ static class ManifoldConnectionKernels
         var (d, padded) = (size / n, PaddedWidth(width));
         // φ with its columns padded to whole product tiles, zeros past the last (multiplied in, never read out). For a
         // few tokens (a generated one) making the copy costs more than the product it speeds up: φ is read as it is.
-        var phiStride = v.size(0) >= PadFrom ? padded : width;
-        var phiCopy = ArrayPool<T>.Shared.Rent(size * phiStride);
-        ReadOnlySpan<T> phis = CpuTensor.Span<T>(p.Phi);
-        for (var k = 0; k < size; k++)
+        var padPhi = v.size(0) >= PadFrom;
+        var phiStride = padPhi ? padded : width;
+        var phiPadded = padPhi ? ArrayPool<T>.Shared.Rent(size * padded) : null;
+        if (phiPadded is not null)
         {
-            phis.Slice(k * width, width).CopyTo(phiCopy.AsSpan(k * phiStride, width));
-            phiCopy.AsSpan(k * phiStride + width, phiStride - width).Clear();
+            ReadOnlySpan<T> phis = CpuTensor.Span<T>(p.Phi);
+            for (var k = 0; k < size; k++)
+            {
+                phis.Slice(k * width, width).CopyTo(phiPadded.AsSpan(k * padded, width));
+                phiPadded.AsSpan(k * padded + width, padded - width).Clear();
+            }
         }
         var (eps, inverseSize) = (T.CreateChecked(epsilon), T.One / T.CreateChecked(size));
         CpuTensor.ParallelChunks(v.size(0), Block, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t0, t1) =>
@@ -108,7 +112,8 @@ static class ManifoldConnectionKernels
             // make one more pass over the state.
             Span<T> raw = stackalloc T[Block * padded];
             raw.Clear();
-            VectorOps.AddProduct(raw, padded, count, vs, size, 1, phiCopy, phiStride, size, phiStride);
+            ReadOnlySpan<T> phi = phiPadded is null ? CpuTensor.Span<T>(p.Phi) : phiPadded;
+            VectorOps.AddProduct(raw, padded, count, vs, size, 1, phi, phiStride, size, phiStride);
             for (var t = 0; t < count; t++)
             {
                 var vt = vs.Slice(t * size, size);
@@ -123,7 +128,7 @@ static class ManifoldConnectionKernels
             var us = CpuTensor.Span<T>(branchInput).Slice(a * d, count * d);
             for (var t = 0; t < count; t++) StreamMixing.ReadToken(us.Slice(t * d, d), vs.Slice(t * size, size), pre.Slice(t * n, n), n, d);
         });
-        ArrayPool<T>.Shared.Return(phiCopy);
+        if (phiPadded is not null) ArrayPool<T>.Shared.Return(phiPadded);
     }
 
     static ManifoldParameters Backward<T>(Tensor v, Tensor phiRows, ManifoldParameters p, int n, int iterations, Result saved,

@@ -16,20 +16,31 @@ namespace Mhc.Models;
 static class LinearCrossEntropy
 {
     /// <summary>
-    /// Elements of one chunk's logits buffer: 8 M (32 MB of float32, glibc's largest size still served from the heap), or at
-    /// least one row. Fewer rows per chunk make the three products read the weight more often: at a vocabulary of 50,257,
+    /// Elements of one chunk's logits buffer: 8 M (32 MB of float32, glibc's largest size still served from the heap; float64
+    /// buffers are twice that), or at least one row. Fewer rows per chunk make the three products read the weight more often: at a vocabulary of 50,257,
     /// 41 rows a chunk took twice as long as 166.
     /// </summary>
     const long ChunkElements = 8L << 20;
 
     /// <summary>Mean cross-entropy of <paramref name="hidden"/> <c>[N, d]</c> through <paramref name="weight"/> <c>[V, d]</c> against <paramref name="targets"/> <c>[N]</c>.</summary>
-    public static Tensor Mean(Tensor hidden, Tensor weight, Tensor targets) => Mean(hidden, weight, targets, CpuTensor.Supports(hidden, weight));
+    public static Tensor Mean(Tensor hidden, Tensor weight, Tensor targets) =>
+        Mean(hidden, weight, targets, CpuTensor.Supports(hidden, weight) && targets.dtype == ScalarType.Int64 && targets.device_type == DeviceType.CPU);
 
     /// <summary><see cref="Mean(Tensor, Tensor, Tensor)"/>; <paramref name="kernel"/> false takes the tensor-operation path even where the kernel could run (tests).</summary>
     internal static Tensor Mean(Tensor hidden, Tensor weight, Tensor targets, bool kernel) =>
         is_grad_enabled() && (hidden.requires_grad || weight.requires_grad)
-            ? Function.Run(hidden, weight, targets, kernel)
-            : Sum(hidden, weight, targets, kernel, gradients: null).div_(hidden.size(0));
+            ? Function.Run(hidden, weight, CheckTargets(targets, weight.size(0)), kernel)
+            : Sum(hidden, weight, CheckTargets(targets, weight.size(0)), kernel, gradients: null).div_(hidden.size(0));
+
+    // Before anything is allocated: a target outside the vocabulary would otherwise surface in the middle of the chunks.
+    static Tensor CheckTargets(Tensor targets, long vocab)
+    {
+        if (targets.numel() == 0) return targets;
+        var (min, max) = (targets.min().item<long>(), targets.max().item<long>());
+        if (min < 0 || max >= vocab)
+            throw new ArgumentException($"target {(min < 0 ? min : max)} is outside the vocabulary 0..{vocab - 1}.", nameof(targets));
+        return targets;
+    }
 
     /// <summary>The summed loss, and with <paramref name="gradients"/> the gradients of the mean written into them.</summary>
     static Tensor Sum(Tensor hidden, Tensor weight, Tensor targets, bool kernel, (Tensor Hidden, Tensor Weight)? gradients)
