@@ -17,7 +17,8 @@ static class ComparisonJob
     /// <summary>Written into a run directory when its run has finished (or diverged): what the report needs beyond the run's files.</summary>
     const string DoneFile = "run.json";
 
-    sealed record Done(string Kind, int Seed, long Parameters, double? OptimalValLoss, double TokensPerS, double PeakMemoryMb, string? Failure);
+    sealed record Done(string Kind, int Seed, long Parameters, double? OptimalValLoss, double TokensPerS, double PeakMemoryMb, string? Failure,
+        string? DataFingerprint = null);
 
     static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
@@ -28,7 +29,14 @@ static class ComparisonJob
             if (cancellation.IsCancellationRequested) return null;
             var donePath = Path.Combine(runDir, DoneFile);
             if (resumable && File.Exists(donePath))
-                return Read(runDir, JsonSerializer.Deserialize<Done>(File.ReadAllText(donePath), Json)!);
+            {
+                var finished = JsonSerializer.Deserialize<Done>(File.ReadAllText(donePath), Json)!;
+                // A finished run of other data must not join the new runs in one report (runs from before fingerprints pass).
+                if (finished.DataFingerprint is { } then && prepared.DataFingerprint is { } now && then != now)
+                    throw new InvalidDataException($"data '{config.Data.Path}' has changed since the finished run in '{runDir}' was trained on it " +
+                        $"(fingerprint {now}; the run has {then}): restore that data to continue, or start again in another directory.");
+                return Read(runDir, finished);
+            }
             ProcessMemory.ResetPeak();
             var trainer = new Trainer(config, runDir, () => prepared.Create(config)) { Diagnose = TrainingDiagnostics.Hook(runDir), DataFingerprint = prepared.DataFingerprint };
             attach(trainer);
@@ -45,7 +53,8 @@ static class ComparisonJob
                 Console.Error.WriteLine($"{label}: {failure}");
                 summary = Trainer.Summarize(runDir, 0, null);
             }
-            var done = new Done(kind, seed, summary.Parameters, summary.OptimalValLoss, summary.TokensPerS, ProcessMemory.Peak() / (1024.0 * 1024), failure);
+            var done = new Done(kind, seed, summary.Parameters, summary.OptimalValLoss, summary.TokensPerS, ProcessMemory.Peak() / (1024.0 * 1024), failure,
+                prepared.DataFingerprint);
             if (failure is not null || summary.Steps >= config.Training.Steps) AtomicFile.WriteAllText(donePath, JsonSerializer.Serialize(done, Json));
             // The trainer stops short of its steps only on a non-finite value or when asked to stop.
             return Read(runDir, done) with { Interrupted = failure is null && summary.Steps < config.Training.Steps };

@@ -37,7 +37,7 @@ static class EvalCommand
                 Console.Error.WriteLine($"warning: data '{config.Data.Path}' has changed since {loaded.Description} was trained on it (fingerprint {now}, then {trained}); evaluating on the data as it is now.");
             var batches = config.Training.EvalBatches;
             using var task = prepared.Create(config);
-            loaded.LoadInto(task.Model);
+            loaded = loaded.LoadInto(task.Model);
             var evaluation = task.Evaluate(batches);
             Console.WriteLine($"{loaded.Description}, {RunDescription.Model(config)}");
             Console.WriteLine(evaluation.Accuracy is { } accuracy
@@ -60,7 +60,7 @@ static class EvalCommand
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"data: {name}, {loaded.Tokenizer.Name} tokens: {tokens.Length:N0}{(used.Length < tokens.Length ? $", the first {used.Length:N0} evaluated" : ", all evaluated")}"));
         using var model = new Gpt(config.Model);
-        loaded.LoadInto(model);
+        loaded = loaded.LoadInto(model);
         model.to(Devices.Resolve(config.Training.Device));
         var clock = Stopwatch.StartNew();
         var lastReport = TimeSpan.Zero;

@@ -31,7 +31,7 @@ static class ExportCommand
             if (Directory.Exists(path)) throw new ArgumentException($"--out '{path}' is a directory; expected a file name such as model.safetensors.");
             var loaded = ModelSource.FromCheckpoint(parse.GetValue(checkpoint)!);
             using var model = TrainingTasks.CreateModel(loaded.Config);
-            loaded.LoadInto(model);
+            loaded = loaded.LoadInto(model);
             var clock = System.Diagnostics.Stopwatch.StartNew();
             ModelWeights.Save(model, path, options, new Dictionary<string, string> { [ModelWeights.ConfigKey] = loaded.Config.ToJson() });
             var info = ModelWeights.Open(path);

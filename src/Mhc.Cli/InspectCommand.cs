@@ -24,7 +24,7 @@ static class InspectCommand
             var config = loaded.Config;
             var prepared = TrainingTasks.Prepare(config, loaded.CacheDirectory);
             using var task = prepared.Create(config);
-            loaded.LoadInto(task.Model);
+            loaded = loaded.LoadInto(task.Model);
             var profile = TrainingDiagnostics.Measure(task);
             var kind = config.Connection.Kind.ToName();
             if (parse.GetValue(json))

@@ -47,8 +47,11 @@ sealed record ModelSource
     /// <summary>Where tokenised text is cached for this model's data.</summary>
     public required string CacheDirectory { get; init; }
 
-    /// <summary>Loads the weights into a model built from <see cref="Config"/>.</summary>
-    public required Action<nn.Module> LoadInto { get; init; }
+    /// <summary>
+    /// Loads the weights into a model built from <see cref="Config"/> and returns where they came from: this source, or for a
+    /// checkpoint that a training running in the run retired meanwhile, the newer one loaded instead.
+    /// </summary>
+    public required Func<nn.Module, ModelSource> LoadInto { get; init; }
 
     /// <summary>The checkpoint folder and its step, when the model comes from a checkpoint.</summary>
     public (string Directory, long Step)? Checkpoint { get; init; }
@@ -69,16 +72,18 @@ sealed record ModelSource
         if (!Directory.Exists(path)) throw new CheckpointException($"checkpoint path '{path}' does not exist.");
         var checkpoint = Training.Checkpoint.Latest(path, Warn)
             ?? throw new CheckpointException($"'{path}' holds no checkpoint (expected a run directory with {Training.Checkpoint.FolderName}/ or a step-NNNNNN folder).");
-        return new ModelSource
-        {
-            Config = checkpoint.State.Config,
-            Description = $"checkpoint '{checkpoint.Directory}' (step {checkpoint.State.Step})",
-            CacheDirectory = TrainCommand.CacheBeside(checkpoint.RunDirectory),
-            LoadInto = model => Load(path, checkpoint, model),
-            Checkpoint = (checkpoint.Directory, checkpoint.State.Step),
-            DataFingerprint = checkpoint.State.DataFingerprint,
-        };
+        return Of(path, checkpoint);
     }
+
+    static ModelSource Of(string path, Training.Checkpoint checkpoint) => new()
+    {
+        Config = checkpoint.State.Config,
+        Description = $"checkpoint '{checkpoint.Directory}' (step {checkpoint.State.Step})",
+        CacheDirectory = TrainCommand.CacheBeside(checkpoint.RunDirectory),
+        LoadInto = model => Load(path, checkpoint, model),
+        Checkpoint = (checkpoint.Directory, checkpoint.State.Step),
+        DataFingerprint = checkpoint.State.DataFingerprint,
+    };
 
     static void Warn(string warning) => Console.Error.WriteLine($"warning: {warning}");
 
@@ -86,16 +91,18 @@ sealed record ModelSource
     /// Loads <paramref name="checkpoint"/>; if a training running in the run retired it since it was listed (it keeps only
     /// its newest two), loads the run's newest checkpoint instead: the same run, so the same config.
     /// </summary>
-    static void Load(string path, Training.Checkpoint checkpoint, nn.Module model)
+    static ModelSource Load(string path, Training.Checkpoint checkpoint, nn.Module model)
     {
         try
         {
             checkpoint.LoadModel(model);
+            return Of(path, checkpoint);
         }
         catch (CheckpointException) when (!Directory.Exists(checkpoint.Directory) && Training.Checkpoint.Latest(path, Warn) is { } newer)
         {
             Console.Error.WriteLine($"note: checkpoint '{checkpoint.Directory}' was retired by the training running in this run; loading '{newer.Directory}' (step {newer.State.Step}) instead.");
             newer.LoadModel(model);
+            return Of(path, newer);
         }
     }
 
@@ -118,13 +125,19 @@ sealed record ModelSource
         }
         else
             throw new ArgumentException($"weight file '{path}' carries no model config ({(info.Format == WeightFormat.PyTorch ? "PyTorch state_dict files have no metadata" : $"no {ModelWeights.ConfigKey} in its metadata")}): pass the run config with --config.");
-        return new ModelSource
+        ModelSource? source = null;
+        source = new ModelSource
         {
             Config = config,
             Description = $"weights '{path}' ({info.Format.Name()}, {info.Layout.Name()} layout)",
             CacheDirectory = TrainCommand.CacheBeside(path),
-            LoadInto = model => ModelWeights.Load(model, path),
+            LoadInto = model =>
+            {
+                ModelWeights.Load(model, path);
+                return source!;
+            },
             Weights = path,
         };
+        return source;
     }
 }

@@ -41,7 +41,7 @@ static class SampleCommand
             var ids = tokenizer.Encode(text);
             if (ids.Length == 0) throw new ArgumentException("--prompt encodes to no tokens; give at least one character.");
             using var model = new Gpt(config.Model);
-            loaded.LoadInto(model);
+            _ = loaded.LoadInto(model);   // a newer checkpoint loaded instead is named in a note
             model.to(Training.Devices.Resolve(config.Training.Device));
             model.eval();
             using var generator = new Generator((ulong)parse.GetValue(seed));

@@ -55,14 +55,18 @@ public class ConcurrentReaderTests
         var err = new StringWriter();
         var original = Console.Error;
         Console.SetError(err);
+        ModelSource used;
         try
         {
-            source.LoadInto(reader);
+            used = source.LoadInto(reader);
         }
         finally
         {
             Console.SetError(original);
         }
+        // What the commands print afterwards names the checkpoint loaded, not the one first listed.
+        Assert.Equal(20, used.Checkpoint!.Value.Step);
+        Assert.Contains("(step 20)", used.Description, StringComparison.Ordinal);
         Assert.Contains("was retired by the training running in this run", err.ToString(), StringComparison.Ordinal);
         Assert.Contains("(step 20)", err.ToString(), StringComparison.Ordinal);
         var expected = writer.parameters().ToList();

@@ -36,6 +36,22 @@ public class SweepCommandTests
         Assert.Contains("mHC.NET sweep over layers", File.ReadAllText(Path.Combine(outDir, "sweep.md")), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void A_sweep_continued_after_its_data_changed_refuses_to_mix_its_finished_runs_with_new_ones()
+    {
+        using var temp = TestPaths.Temp();
+        var data = temp.File("text.txt");
+        File.WriteAllText(data, string.Concat(Enumerable.Repeat("the quick brown fox jumps over the lazy dog. ", 40)));
+        var outDir = temp.File("sweep");
+        string[] args = ["sweep", "--param", "layers=1", "--out", outDir, "--data", data, "--tokenizer", "byte", .. Tiny];
+        Assert.Equal(0, InProcessCli.Run(args).Code);
+        File.AppendAllText(data, "and then the data changed.");
+        var (code, err) = InProcessCli.Run(args);
+        Assert.Equal(ExitCodes.DataError, code);
+        Assert.Contains("has changed since the finished run in", err, StringComparison.Ordinal);
+        Assert.Contains("restore that data to continue", err, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("depth=1,2", "is not NAME=v1,v2")]
     [InlineData("layers=1,x", "'x' is not a number")]
