@@ -151,15 +151,8 @@ public abstract class Connection : nn.Module<Tensor, Tensor>
     }
 
     // The same update with one pass over the state for the branch input and one for the output.
-    Tensor FusedUpdate(Tensor x)
-    {
-        if (is_grad_enabled()) return ConnectionChainFunction.Apply(x, [this], recompute: false);
-        using var scope = NewDisposeScope();
-        var state = x.contiguous();
-        using var c = FusedCoefficients(state, withGraph: false, withBranchInput: true);
-        var y = branch.call(c.TakeBranchInput(state));
-        return StreamMixing.Write(state, c.Res, c.Post, y.contiguous()).MoveToOuterDisposeScope();
-    }
+    Tensor FusedUpdate(Tensor x) =>
+        is_grad_enabled() ? ConnectionChainFunction.Apply(x, [this], recompute: false) : ConnectionChain.FusedWithoutGraph([this], x);
 
     /// <summary>
     /// Whether the fused path runs for this state: the option is on and the state and this connection's

@@ -18,9 +18,10 @@ public static class ConnectionChain
     {
         ArgumentNullException.ThrowIfNull(connections);
         ArgumentNullException.ThrowIfNull(x);
-        if (connections.Count > 0 && is_grad_enabled() && connections.All(c => c.CanFuse(x)))
+        if (connections.Count > 0 && connections.All(c => c.CanFuse(x)))
         {
             connections[0].CheckState(x);
+            if (!is_grad_enabled()) return FusedWithoutGraph(connections, x);
             var options = connections[0].Options;
             var length = options.Recompute ? RecomputeSegment(options.Streams, connections.Count) : connections.Count;
             var state = x;
@@ -31,11 +32,6 @@ public static class ConnectionChain
                 state = next;
             }
             return state;
-        }
-        if (connections.Count > 1 && !is_grad_enabled() && connections.All(c => c.CanFuse(x)))
-        {
-            connections[0].CheckState(x);
-            return FusedInference(connections, x);
         }
         var current = x.alias();
         foreach (var connection in connections)
@@ -48,28 +44,19 @@ public static class ConnectionChain
     }
 
     /// <summary>
-    /// The fused forward without a graph (evaluation, generation): as the training chain, each connection's write is made
-    /// inside the next one's coefficient pass, on the tokens that pass holds in cache, and nothing is kept for a backward.
+    /// The fused forward without a graph (evaluation, generation): the training chain's passes (<see cref="ConnectionChainFunction.Walk"/>),
+    /// keeping nothing for a backward.
     /// </summary>
-    static Tensor FusedInference(IReadOnlyList<Connection> connections, Tensor x)
+    internal static Tensor FusedWithoutGraph(IReadOnlyList<Connection> connections, Tensor x)
     {
-        var state = x.contiguous();
-        var coefficients = connections[0].FusedCoefficients(state, withGraph: false, withBranchInput: true);
-        for (var k = 0; k < connections.Count; k++)
-        {
-            using var scope = NewDisposeScope();
-            using var u = coefficients.TakeBranchInput(state);
-            var y = connections[k].Branch.call(u).contiguous();
-            var write = new StreamMixing.WritePass(state, coefficients.Res, coefficients.Post, y);
-            var next = k + 1 < connections.Count ? connections[k + 1].FusedCoefficients(write.Output, withGraph: false, withBranchInput: true, write) : null;
-            if (next is null) write.Run();
-            coefficients.Dispose();
-            if (!ReferenceEquals(state, x)) state.Dispose();
-            state = write.Output.MoveToOuterDisposeScope();
-            next?.Keep();
-            if (next is not null) coefficients = next;
-        }
-        return ReferenceEquals(state, x) ? x.alias() : state;
+        var input = x.contiguous();
+        return ConnectionChainFunction.Walk(input, connections, withGraph: false, (connection, u) => (connection.Branch.call(u), u),
+            (state, coefficients, u, _) =>
+            {
+                coefficients.Dispose();
+                u.Dispose();
+                if (!ReferenceEquals(state, x)) state.Dispose();
+            });
     }
 
     /// <summary>The state entering every connection, then the final state: <c>connections.Count + 1</c> tensors.</summary>

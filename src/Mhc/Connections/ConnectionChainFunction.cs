@@ -32,30 +32,19 @@ sealed class ConnectionChainFunction : autograd.SingleTensorFunction<ConnectionC
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         var segment = (Segment)vars[1];
-        var connections = segment.Connections;
         var state = ((Tensor)vars[0]).contiguous();
         segment.Input = Keep(state.alias());
-        var coefficients = connections[0].FusedCoefficients(state, withGraph: !segment.Recompute, withBranchInput: true);
-        for (var k = 0; k < connections.Count; k++)
+        state = Walk(state, segment.Connections, withGraph: !segment.Recompute, RunBranch, (x, coefficients, leaf, y) =>
         {
-            var (y, leaf) = RunBranch(connections[k], coefficients.TakeBranchInput(state));
-            // The next connection's coefficient pass makes this write's output as it reads it; the last write runs alone.
-            var write = new StreamMixing.WritePass(state, coefficients.Res, coefficients.Post, y.detach());
-            var next = k + 1 < connections.Count
-                ? connections[k + 1].FusedCoefficients(write.Output, withGraph: !segment.Recompute, withBranchInput: true, write)
-                : null;
-            if (next is null) write.Run();
             if (segment.Recompute)
             {
                 // Only the segment's input (kept above) survives; this state and the coefficients are rebuilt in backward.
                 coefficients.Dispose();
-                state.Dispose();
+                x.Dispose();
                 segment.Steps.Add(new Step(null, null, Keep(leaf), Keep(y)));
             }
-            else segment.Steps.Add(new Step(Keep(state), coefficients.Keep(), Keep(leaf), Keep(y)));
-            state = write.Output;
-            if (next is not null) coefficients = next;
-        }
+            else segment.Steps.Add(new Step(Keep(x), coefficients.Keep(), Keep(leaf), Keep(y)));
+        });
         ctx.save_data("segment", segment);
         return state;
     }
@@ -107,6 +96,33 @@ sealed class ConnectionChainFunction : autograd.SingleTensorFunction<ConnectionC
         {
             segment.Dispose();
         }
+    }
+
+    /// <summary>
+    /// The fused forward of <paramref name="connections"/> from <paramref name="state"/>: per connection its coefficients and
+    /// branch input, the branch (<paramref name="branch"/> returns its output and the input tensor it ran on), the write.
+    /// Each write is made inside the next connection's coefficient pass, on the tokens that pass holds in cache; the last
+    /// runs alone. <paramref name="finished"/> then owns each sub-layer's input state, coefficients, branch input and
+    /// output, to keep for a backward or dispose. Returns the last state.
+    /// </summary>
+    internal static Tensor Walk(Tensor state, IReadOnlyList<Connection> connections, bool withGraph,
+        Func<Connection, Tensor, (Tensor Y, Tensor Input)> branch, Action<Tensor, FusedCoefficients, Tensor, Tensor> finished)
+    {
+        var coefficients = connections[0].FusedCoefficients(state, withGraph, withBranchInput: true);
+        for (var k = 0; k < connections.Count; k++)
+        {
+            using var scope = NewDisposeScope();
+            var (y, input) = branch(connections[k], coefficients.TakeBranchInput(state));
+            var write = new StreamMixing.WritePass(state, coefficients.Res, coefficients.Post, y.detach());
+            var next = k + 1 < connections.Count
+                ? connections[k + 1].FusedCoefficients(write.Output, withGraph, withBranchInput: true, write).Keep()
+                : null;
+            if (next is null) write.Run();
+            finished(state, coefficients, input, y);
+            state = write.Output.MoveToOuterDisposeScope();
+            if (next is not null) coefficients = next;
+        }
+        return state;
     }
 
     /// <summary>Rebuilds each step's input state and coefficients from the segment input and the kept branch outputs.</summary>
