@@ -74,6 +74,33 @@ public class GptTests
     }
 
     [Theory]
+    [InlineData(ConnectionKind.Residual, true)]
+    [InlineData(ConnectionKind.Manifold, true)]
+    [InlineData(ConnectionKind.Manifold, false)]
+    public void Greedy_generation_picks_the_argmax_of_the_full_forward_at_the_last_position(ConnectionKind kind, bool useCache)
+    {
+        // Generation runs the head on the last position only; the reference runs forward over the whole window.
+        manual_seed(54);
+        using var model = new Gpt(Small(kind));
+        Reference.Randomize(model, 0.3);
+        model.eval();
+        using var generator = new Generator(1);
+        List<int> prompt = [1, 2, 3, 4, 5];
+        var generated = model.Generate(prompt, 20, 0, 0, generator, useCache);   // 25 tokens: past seq_len 12
+        var context = prompt.ToList();
+        using var _ = no_grad();
+        foreach (var token in generated)
+        {
+            var window = context.Skip(Math.Max(0, context.Count - 12)).Select(t => (long)t).ToArray();
+            using var ids = tensor(window, [1, window.Length]);
+            using var logits = model.call(ids);
+            Assert.Equal(logits[0, -1].argmax().item<long>(), token);
+            context.Add(token);
+        }
+        Assert.True(generated.Distinct().Count() > 3, "the generated tokens barely vary: the test would not see a wrong position");
+    }
+
+    [Theory]
     [InlineData(ConnectionKind.Residual)]
     [InlineData(ConnectionKind.HyperStatic)]
     [InlineData(ConnectionKind.HyperDynamic)]

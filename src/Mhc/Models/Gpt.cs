@@ -114,10 +114,11 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>, IStreamModel
     public override Tensor forward(Tensor ids)
     {
         using var scope = NewDisposeScope();
-        var h = Hidden(ids);
-        var logits = head is null ? h.matmul(token_embedding.weight!.t()) : head.call(h);
-        return logits.MoveToOuterDisposeScope();
+        return Head(Hidden(ids)).MoveToOuterDisposeScope();
     }
+
+    // Logits [..., vocab] of final-normed hidden states [..., d].
+    Tensor Head(Tensor h) => head is null ? h.matmul(token_embedding.weight!.t()) : head.call(h);
 
     /// <summary>
     /// Mean cross-entropy of predicting <paramref name="targets"/> from <paramref name="ids"/>, computed with the head
@@ -182,12 +183,14 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>, IStreamModel
                 a.Cache = useCache ? new KeyValueCache(Config.SeqLen) : null;
             }
         }
+        // The next token's logits [vocab]: the head runs on the last position only (over a whole window at a 50,257-token
+        // vocabulary it would be most of the token's time).
         Tensor Last(IEnumerable<int> tokens)
         {
             var context = tokens.Select(t => (long)t).ToArray();
+            using var scope = NewDisposeScope();
             using var input = tensor(context, [1, context.Length], device: device);
-            using var logits = call(input);
-            return logits[0, -1].clone();
+            return Head(Hidden(input)[0, -1]).MoveToOuterDisposeScope();
         }
         Tensor Window()
         {
