@@ -27,6 +27,12 @@ enum Requirement
 
     /// <summary>Debian's Python with PyTorch (<c>/usr/bin/python3</c> importing torch; <c>.ci/run</c> installs python3-torch).</summary>
     PyTorch,
+
+    /// <summary>
+    /// SIGINT not ignored by this process: a child inherits an ignored SIGINT (as a background job of a non-interactive
+    /// shell has it), and then no Ctrl+C reaches it.
+    /// </summary>
+    SigintNotIgnored,
 }
 
 /// <summary>
@@ -51,11 +57,21 @@ static class Conditions
         Requirement.PyTorch => PyTorchProblem.Value,
         Requirement.Unprivileged => Environment.IsPrivilegedProcess ? "runs as root, whom file permissions do not stop (a read-only mount still does: see the MountNamespace tests)" : null,
         Requirement.NoCuda => TorchSharp.torch.cuda.is_available() ? "this machine has CUDA, so asking for it is not an error here" : null,
+        Requirement.SigintNotIgnored => Unmet(Requirement.Linux) ?? (SigintIgnored()
+            ? "SIGINT is ignored in this process (started in the background by a non-interactive shell?) and a child inherits that, so no SIGINT can reach mhc"
+            : null),
         _ => throw new ArgumentOutOfRangeException(nameof(requirement), requirement, null),
     };
 
     /// <summary>The first unmet requirement's reason, or null when all are met.</summary>
     public static string? FirstUnmet(IEnumerable<Requirement> requirements) => requirements.Select(Unmet).FirstOrDefault(r => r is not null);
+
+    // Bit 1 (signal 2) of the ignored-signals mask in /proc/self/status.
+    static bool SigintIgnored()
+    {
+        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal));
+        return line is not null && (Convert.ToUInt64(line["SigIgn:".Length..].Trim(), 16) & (1UL << 1)) != 0;
+    }
 
     static bool OnPath(string program) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)

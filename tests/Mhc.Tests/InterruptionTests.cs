@@ -78,7 +78,7 @@ public class InterruptionTests
         Assert.Contains("Not started, because the comparison was stopped before them: hc.", markdown, StringComparison.Ordinal);
     }
 
-    [FactWhen(Requirement.Linux)]
+    [FactWhen(Requirement.Linux, Requirement.SigintNotIgnored)]
     [Trait("Category", "Slow")]
     public void Ctrl_c_during_compare_reports_the_interrupted_kind_and_creates_no_folder_after_it()
     {
