@@ -157,29 +157,31 @@ static class SinkhornKernel
         var one = TL.Broadcast(T.One);
         for (var i = 0; i < iterations; i++)
         {
-            // Columns, then rows; each line's sum from its first entry on, as Normalize adds them.
-            var c0 = TL.Divide(one, TL.Add(TL.Add(TL.Add(m00, m10), m20), m30));
-            var c1 = TL.Divide(one, TL.Add(TL.Add(TL.Add(m01, m11), m21), m31));
-            var c2 = TL.Divide(one, TL.Add(TL.Add(TL.Add(m02, m12), m22), m32));
-            var c3 = TL.Divide(one, TL.Add(TL.Add(TL.Add(m03, m13), m23), m33));
-            (m00, m10, m20, m30) = (TL.Multiply(m00, c0), TL.Multiply(m10, c0), TL.Multiply(m20, c0), TL.Multiply(m30, c0));
-            (m01, m11, m21, m31) = (TL.Multiply(m01, c1), TL.Multiply(m11, c1), TL.Multiply(m21, c1), TL.Multiply(m31, c1));
-            (m02, m12, m22, m32) = (TL.Multiply(m02, c2), TL.Multiply(m12, c2), TL.Multiply(m22, c2), TL.Multiply(m32, c2));
-            (m03, m13, m23, m33) = (TL.Multiply(m03, c3), TL.Multiply(m13, c3), TL.Multiply(m23, c3), TL.Multiply(m33, c3));
+            // Columns, then rows (disjoint lines, so one after another is the same as all at once).
+            (m00, m10, m20, m30, var c0) = Normalized<T, TV, TL>(m00, m10, m20, m30, one);
+            (m01, m11, m21, m31, var c1) = Normalized<T, TV, TL>(m01, m11, m21, m31, one);
+            (m02, m12, m22, m32, var c2) = Normalized<T, TV, TL>(m02, m12, m22, m32, one);
+            (m03, m13, m23, m33, var c3) = Normalized<T, TV, TL>(m03, m13, m23, m33, one);
             if (record) Record(history, inverses, 2 * i, c0, c1, c2, c3, m00, m01, m02, m03, m10, m11, m12, m13, m20, m21, m22, m23, m30, m31, m32, m33);
-            var r0 = TL.Divide(one, TL.Add(TL.Add(TL.Add(m00, m01), m02), m03));
-            var r1 = TL.Divide(one, TL.Add(TL.Add(TL.Add(m10, m11), m12), m13));
-            var r2 = TL.Divide(one, TL.Add(TL.Add(TL.Add(m20, m21), m22), m23));
-            var r3 = TL.Divide(one, TL.Add(TL.Add(TL.Add(m30, m31), m32), m33));
-            (m00, m01, m02, m03) = (TL.Multiply(m00, r0), TL.Multiply(m01, r0), TL.Multiply(m02, r0), TL.Multiply(m03, r0));
-            (m10, m11, m12, m13) = (TL.Multiply(m10, r1), TL.Multiply(m11, r1), TL.Multiply(m12, r1), TL.Multiply(m13, r1));
-            (m20, m21, m22, m23) = (TL.Multiply(m20, r2), TL.Multiply(m21, r2), TL.Multiply(m22, r2), TL.Multiply(m23, r2));
-            (m30, m31, m32, m33) = (TL.Multiply(m30, r3), TL.Multiply(m31, r3), TL.Multiply(m32, r3), TL.Multiply(m33, r3));
+            (m00, m01, m02, m03, var r0) = Normalized<T, TV, TL>(m00, m01, m02, m03, one);
+            (m10, m11, m12, m13, var r1) = Normalized<T, TV, TL>(m10, m11, m12, m13, one);
+            (m20, m21, m22, m23, var r2) = Normalized<T, TV, TL>(m20, m21, m22, m23, one);
+            (m30, m31, m32, m33, var r3) = Normalized<T, TV, TL>(m30, m31, m32, m33, one);
             if (record) Record(history, inverses, 2 * i + 1, r0, r1, r2, r3, m00, m01, m02, m03, m10, m11, m12, m13, m20, m21, m22, m23, m30, m31, m32, m33);
         }
         if (record) return;   // m is the backward's M0, still needed; the result is history's last slot
         (m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]) = (m00, m01, m02, m03, m10, m11, m12, m13);
         (m[8], m[9], m[10], m[11], m[12], m[13], m[14], m[15]) = (m20, m21, m22, m23, m30, m31, m32, m33);
+    }
+
+    // One line of Iterate4 divided by its sum, added from its first entry on as Normalize does (one division, four
+    // products), and the inverse of that sum.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static (TV, TV, TV, TV, TV) Normalized<T, TV, TL>(TV a, TV b, TV c, TV d, TV one)
+        where T : unmanaged, IFloatingPointIeee754<T> where TL : struct, ILanes<TV, T>
+    {
+        var inverse = TL.Divide(one, TL.Add(TL.Add(TL.Add(a, b), c), d));
+        return (TL.Multiply(a, inverse), TL.Multiply(b, inverse), TL.Multiply(c, inverse), TL.Multiply(d, inverse), inverse);
     }
 
     // Half-step h's inverse sums and the matrix after it, where the backward's general path keeps them.
