@@ -40,6 +40,8 @@ public class KernelBuildingBlockTests
     [InlineData(6, 128, 512, true)]    // HC's parameter-gradient sums: two rows past a tile
     [InlineData(2, 5, 9, true)]        // one tile, rows repeated, shorter than two vectors
     [InlineData(5, 1, 3, false)]
+    [InlineData(16, 512, 24, false)]   // mHC's projection at n = 4: three 256-bit vectors of floats, unpadded
+    [InlineData(7, 9, 12, true)]       // three 256-bit vectors of doubles; a last four-row tile that repeats a row
     [AndInVector512]
     public void Add_product_equals_a_loop(int rows, int depth, int length, bool aByColumns, VectorWidth width = VectorWidth.Vector)
     {

@@ -87,8 +87,9 @@ static class ManifoldConnectionKernels
         var (size, width) = ((int)v.size(1), ManifoldCoefficientKernels.Width(n));
         var (d, padded) = (size / n, PaddedWidth(width));
         // φ with its columns padded to whole product tiles, zeros past the last (multiplied in, never read out). For a
-        // few tokens (a generated one) making the copy costs more than the product it speeds up: φ is read as it is.
-        var padPhi = v.size(0) >= PadFrom;
+        // few tokens (a generated one) making the copy costs more than the product it speeds up, and where the product's
+        // tiles cover φ's columns exactly (n = 4 in 256-bit floats) it gains nothing: φ is read as it is.
+        var padPhi = v.size(0) >= PadFrom && !VectorOps.WholeTiles<T>(width);
         var phiStride = padPhi ? padded : width;
         var phiPadded = padPhi ? ArrayPool<T>.Shared.Rent(size * padded) : null;
         if (phiPadded is not null)

@@ -236,7 +236,8 @@ static class VectorOps
     /// <paramref name="cStride"/>) and the <paramref name="depth"/> rows of b (at <paramref name="bStride"/>), each
     /// row <paramref name="length"/> values: a small matrix product added into c, compute-bound, so in 512-bit
     /// vectors where the machine has them. Tiles of eight rows of c (four without AVX-512) by two vectors stay
-    /// in registers over the whole depth: each vector of b loaded serves every row of the tile.
+    /// in registers over the whole depth: each vector of b loaded serves every row of the tile. Without AVX-512, rows of
+    /// exactly three vectors (mHC's 24 projection columns at n = 4 in floats) go in tiles of four rows by three vectors.
     /// </summary>
     public static void AddProduct<T>(Span<T> c, int cStride, int rows, ReadOnlySpan<T> a, int aRow, int aColumn,
         ReadOnlySpan<T> b, int bStride, int depth, int length) where T : unmanaged, IFloatingPointIeee754<T>
@@ -244,6 +245,13 @@ static class VectorOps
         if (Lanes512<T>.Supported) AddProduct<T, Vector512<T>, Lanes512<T>>(c, cStride, rows, a, aRow, aColumn, b, bStride, depth, length);
         else AddProduct<T, Vector<T>, LanesOfVector<T>>(c, cStride, rows, a, aRow, aColumn, b, bStride, depth, length);
     }
+
+    /// <summary>
+    /// Whether <see cref="AddProduct{T}"/> covers rows of <paramref name="length"/> values with whole register tiles, so that
+    /// padding them to more columns would only add work.
+    /// </summary>
+    public static bool WholeTiles<T>(int length) where T : unmanaged, IFloatingPointIeee754<T> =>
+        Lanes512<T>.Supported ? length % (2 * Vector512<T>.Count) == 0 : length % (2 * Vector<T>.Count) == 0 || length == 3 * Vector<T>.Count;
 
     /// <summary><see cref="AddProduct{T}"/> in vectors of type TV.</summary>
     internal static void AddProduct<T, TV, TL>(Span<T> c, int cStride, int rows, ReadOnlySpan<T> a, int aRow, int aColumn,
@@ -270,7 +278,7 @@ static class VectorOps
                 var last = Math.Min(TL.TileRows, Rows - r) - 1;
                 ref var c0 = ref Unsafe.Add(ref c, r * CStride);
                 ref var a0 = ref Unsafe.Add(ref a, r * ARow);
-                var k = Tiles<TV, TL>(ref c0, ref a0, ref b, last);
+                var k = TL.TileRows == 4 && Length == 3 * TL.Count ? ThreeVectorTiles<TV, TL>(ref c0, ref a0, ref b, last) : Tiles<TV, TL>(ref c0, ref a0, ref b, last);
                 for (var i = 0; i <= last; i++) Row<TV, TL>(ref Unsafe.Add(ref c0, i * CStride), ref Unsafe.Add(ref a0, i * ARow), ref b, k);
             }
         }
@@ -355,6 +363,57 @@ static class VectorOps
                 TL.Store(x0, ref ck, 0); TL.Store(y0, ref ck, w);
             }
             return k;
+        }
+
+        // Four rows of c (rows past `last` repeat it) of exactly three vectors, in one tile: twelve sums, three vectors
+        // of b and a broadcast are AVX2's sixteen registers. Against two-vector tiles over the row padded to four
+        // vectors, a quarter fewer products and no padded copy of b (measured 1.6 times faster at 16 × 512 · 512 × 24).
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        int ThreeVectorTiles<TV, TL>(ref T c, ref T a, ref T b, int last) where TL : struct, ILanes<TV, T>
+        {
+            var (w, w2) = ((nuint)TL.Count, 2 * (nuint)TL.Count);
+            var (cStride, aRow, bStride, aColumn) = (CStride, ARow, BStride, AColumn);
+            nint c1 = Math.Min(1, last) * cStride, c2 = Math.Min(2, last) * cStride, c3 = Math.Min(3, last) * cStride;
+            nint a1 = Math.Min(1, last) * aRow, a2 = Math.Min(2, last) * aRow, a3 = Math.Min(3, last) * aRow;
+            ref var r1 = ref Unsafe.Add(ref c, c1);
+            ref var r2 = ref Unsafe.Add(ref c, c2);
+            ref var r3 = ref Unsafe.Add(ref c, c3);
+            TV x0 = TL.Load(ref c, 0), y0 = TL.Load(ref c, w), z0 = TL.Load(ref c, w2);
+            TV x1 = TL.Load(ref r1, 0), y1 = TL.Load(ref r1, w), z1 = TL.Load(ref r1, w2);
+            TV x2 = TL.Load(ref r2, 0), y2 = TL.Load(ref r2, w), z2 = TL.Load(ref r2, w2);
+            TV x3 = TL.Load(ref r3, 0), y3 = TL.Load(ref r3, w), z3 = TL.Load(ref r3, w2);
+            ref var bk = ref b;
+            ref var aj = ref a;
+            for (var j = Depth; j > 0; j--)
+            {
+                var u = TL.Load(ref bk, 0);
+                var v = TL.Load(ref bk, w);
+                var q = TL.Load(ref bk, w2);
+                var s = TL.Broadcast(aj);
+                x0 = TL.MultiplyAdd(s, u, x0);
+                y0 = TL.MultiplyAdd(s, v, y0);
+                z0 = TL.MultiplyAdd(s, q, z0);
+                s = TL.Broadcast(Unsafe.Add(ref aj, a1));
+                x1 = TL.MultiplyAdd(s, u, x1);
+                y1 = TL.MultiplyAdd(s, v, y1);
+                z1 = TL.MultiplyAdd(s, q, z1);
+                s = TL.Broadcast(Unsafe.Add(ref aj, a2));
+                x2 = TL.MultiplyAdd(s, u, x2);
+                y2 = TL.MultiplyAdd(s, v, y2);
+                z2 = TL.MultiplyAdd(s, q, z2);
+                s = TL.Broadcast(Unsafe.Add(ref aj, a3));
+                x3 = TL.MultiplyAdd(s, u, x3);
+                y3 = TL.MultiplyAdd(s, v, y3);
+                z3 = TL.MultiplyAdd(s, q, z3);
+                bk = ref Unsafe.Add(ref bk, bStride);
+                aj = ref Unsafe.Add(ref aj, aColumn);
+            }
+            // Last row first: where rows repeat, the copies hold the same values anyway.
+            TL.Store(x3, ref r3, 0); TL.Store(y3, ref r3, w); TL.Store(z3, ref r3, w2);
+            TL.Store(x2, ref r2, 0); TL.Store(y2, ref r2, w); TL.Store(z2, ref r2, w2);
+            TL.Store(x1, ref r1, 0); TL.Store(y1, ref r1, w); TL.Store(z1, ref r1, w2);
+            TL.Store(x0, ref c, 0); TL.Store(y0, ref c, w); TL.Store(z0, ref c, w2);
+            return Length;
         }
 
         // One row of c from value `from` on: one vector at a time, then single values.
