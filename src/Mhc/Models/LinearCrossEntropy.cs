@@ -16,9 +16,9 @@ namespace Mhc.Models;
 static class LinearCrossEntropy
 {
     /// <summary>
-    /// Elements of one chunk's logits buffer: 8 M (32 MB of float32, glibc's largest size still served from the heap; float64
-    /// buffers are twice that), or at least one row. Fewer rows per chunk make the three products read the weight more often: at a vocabulary of 50,257,
-    /// 41 rows a chunk took twice as long as 166.
+    /// Elements of one chunk's logits buffer: 8 M (32 MB of float32, glibc's largest size still served from the heap;
+    /// float64 buffers are twice that), or at least one row. Fewer rows per chunk make the three products read the weight
+    /// more often: at a vocabulary of 50,257, 41 rows a chunk took twice as long as 166.
     /// </summary>
     const long ChunkElements = 8L << 20;
 
